@@ -1,0 +1,47 @@
+# Two commands do everything on a fresh machine:  make train   and   make test
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build of this release is what a machine without a GPU gets; on a CUDA machine PyPI's
+# wheel of the same version is the CUDA build. Override with TORCH=... (for example TORCH=torch).
+TORCH ?= torch==2.13.0
+EXTRAS ?= dev
+STAMP := $(VENV)/.installed-$(EXTRAS)
+
+RUN ?=
+SWEEP ?=
+TOP_K ?= 5
+ARGS ?=
+
+.PHONY: setup train test test-fast sweep report leaderboard ensemble bench tensorboard clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
+	touch $@
+
+## Train the report's CNN on the embedded synthetic faces (extra Hydra overrides: ARGS="...").
+train: setup
+	$(BIN)/python -m fer_lightning.train $(ARGS)
+
+## The whole test suite (CI runs exactly this).
+test: setup
+	$(BIN)/python -m pytest $(ARGS)
+
+## Everything but the tests marked slow.
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+
+## A sweep over the dropout peak and width variants (a Hydra multirun).
+sweep: setup
+	$(BIN)/python -m fer_lightning.train -m model.dropout=0.3,0.5,0.7 model/width=narrow,report $(ARGS)
+
+tensorboard: setup
+	$(BIN)/tensorboard --logdir outputs
+
+clean-venv:
+	rm -rf $(VENV)

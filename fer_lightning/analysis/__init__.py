@@ -1,0 +1,1 @@
+"""Analysis of the model and of the math behind it."""

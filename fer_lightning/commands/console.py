@@ -1,0 +1,28 @@
+"""What the commands show a person: the config as a tree, errors as one line."""
+
+from __future__ import annotations
+
+import sys
+
+from omegaconf import DictConfig, OmegaConf
+
+TREE_ORDER = ("data", "model", "trainer", "callbacks", "logger", "paths")
+
+
+def print_config_tree(cfg: DictConfig, order: tuple[str, ...] = TREE_ORDER) -> None:
+    import rich
+    import rich.syntax
+    import rich.tree
+
+    tree = rich.tree.Tree("config", style="dim", guide_style="dim")
+    keys = [k for k in order if k in cfg] + [k for k in cfg if k not in order]
+    for key in keys:
+        branch = tree.add(str(key), style="bold")
+        value = cfg[key]
+        text = OmegaConf.to_yaml(value, resolve=True) if isinstance(value, DictConfig) else str(value)
+        branch.add(rich.syntax.Syntax(text, "yaml", theme="ansi_dark", background_color="default"))
+    rich.print(tree)
+
+
+def print_error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,185 @@
+"""LightningDataModule: reads a source once into uint8 arrays, splits, augments, batches.
+
+Sources: the embedded synthetic faces, or a file/folder in any format the readers know
+(Kaggle fer2013.csv[.gz], the homework's train.csv/test.csv, image folders).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, WeightedRandomSampler
+
+from fer_lightning.classes import NUM_CLASSES
+from fer_lightning.data.augmentation import build_transform
+from fer_lightning.data.datasets import ImageArrayDataset
+from fer_lightning.data.splits import stratified_split
+from fer_lightning.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Split:
+    images: np.ndarray
+    labels: np.ndarray | None
+
+
+class FERDataModule(pl.LightningDataModule):
+    def __init__(
+        self,
+        source: str = "synthetic",
+        path: str | None = None,
+        format: str = "auto",
+        test_path: str | None = None,
+        synthetic: Mapping[str, int] | None = None,
+        val_fraction: float = 0.1,
+        split_seed: int = 42,
+        batch_size: int = 64,
+        eval_batch_size: int = 256,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        sampler: str | None = None,
+        on_bad_rows: str = "raise",
+        cache_dir: str | None = None,
+        augmentation: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.source = source
+        self.path = path
+        self.format = format
+        self.test_path = test_path
+        self.synthetic = dict(synthetic or {})
+        self.val_fraction = val_fraction
+        self.split_seed = split_seed
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.sampler = sampler
+        self.on_bad_rows = on_bad_rows
+        self.cache_dir = cache_dir
+        self.augmentation = dict(augmentation or {})
+        self.splits: dict[str, Split] = {}
+
+    # --------------------------------------------------------------- reading
+    def _read_synthetic(self) -> dict[str, Split]:
+        from fer_lightning.data.synthetic import generate_synthetic_faces
+
+        seed = int(self.synthetic.get("seed", 0))
+        splits = {}
+        # Distinct seeds per split: validation faces are never copies of training faces.
+        for offset, name in enumerate(("train", "val", "test")):
+            count = int(self.synthetic.get(name, 0))
+            if count > 0:
+                faces = generate_synthetic_faces(count, seed=seed * 1000 + offset)
+                splits[name] = Split(faces.images, faces.labels)
+        return splits
+
+    def _read_files(self) -> dict[str, Split]:
+        from fer_lightning.data.readers import read_all_rows, read_dataset
+
+        if not self.path:
+            raise ConfigError("data.path: a file or folder is needed when data.source=file")
+        sets = read_dataset(self.path, fmt=self.format, on_bad_rows=self.on_bad_rows, cache_dir=self.cache_dir)
+        splits = {name: Split(s.images, s.labels) for name, s in sets.items()}
+        if self.test_path:
+            extra = read_all_rows(self.test_path, fmt="auto", on_bad_rows=self.on_bad_rows,
+                                  cache_dir=self.cache_dir)
+            splits["test"] = Split(extra.images, extra.labels)
+        return splits
+
+    def _read(self) -> dict[str, Split]:
+        if self.source == "synthetic":
+            splits = self._read_synthetic()
+        elif self.source == "file":
+            splits = self._read_files()
+        else:
+            raise ConfigError(f"data.source={self.source!r}: allowed values are synthetic, file")
+        if "train" not in splits and "test" not in splits:
+            raise ConfigError(f"data.path={self.path}: no train or test split found")
+        train = splits.get("train")
+        if train is not None and "val" not in splits and train.labels is not None:
+            train_idx, val_idx = stratified_split(train.labels, self.val_fraction, self.split_seed)
+            splits["train"] = Split(train.images[train_idx], train.labels[train_idx])
+            splits["val"] = Split(train.images[val_idx], train.labels[val_idx])
+            log.info("cut a stratified validation split: %d train, %d val (seed %d)",
+                     len(train_idx), len(val_idx), self.split_seed)
+        return splits
+
+    def setup(self, stage: str | None = None) -> None:
+        if not self.splits:
+            self.splits = self._read()
+            for name, split in self.splits.items():
+                log.info("%s: %d images", name, len(split.images))
+
+    # ------------------------------------------------------------- summaries
+    @property
+    def class_counts(self) -> list[int]:
+        labels = self.splits["train"].labels
+        return np.bincount(labels, minlength=NUM_CLASSES).tolist()
+
+    def has_split(self, name: str, labelled: bool = True) -> bool:
+        split = self.splits.get(name)
+        return split is not None and len(split.images) > 0 and (not labelled or split.labels is not None)
+
+    # ----------------------------------------------------------- dataloaders
+    def _eval_transform(self):
+        transform = build_transform(self.augmentation.get("eval"))
+        if transform is not None:
+            # Evaluation must be repeatable: a random eval pipeline would make val accuracy noise.
+            probe = np.random.default_rng(0).integers(0, 256, (48, 48), dtype=np.uint8)
+            if not all(np.array_equal(transform(image=probe)["image"], transform(image=probe)["image"])
+                       for _ in range(3)):
+                raise ConfigError("augmentation.eval: validation/test transforms must be deterministic")
+        return transform
+
+    def _loader(self, dataset, batch_size: int, shuffle: bool, sampler=None) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=shuffle and sampler is None,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+            drop_last=False,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        split = self.splits["train"]
+        dataset = ImageArrayDataset(split.images, split.labels, build_transform(self.augmentation.get("train")))
+        sampler = None
+        if self.sampler == "balanced":
+            counts = np.bincount(split.labels, minlength=NUM_CLASSES).astype(np.float64)
+            weights = 1.0 / np.maximum(counts, 1)[split.labels]
+            sampler = WeightedRandomSampler(torch.as_tensor(weights), num_samples=len(weights), replacement=True)
+        elif self.sampler not in (None, "none"):
+            raise ConfigError(f"data.sampler={self.sampler!r}: allowed values are null, balanced")
+        return self._loader(dataset, self.batch_size, shuffle=True, sampler=sampler)
+
+    def _eval_loader(self, name: str) -> DataLoader:
+        split = self.splits[name]
+        dataset = ImageArrayDataset(split.images, split.labels, self._eval_transform())
+        return self._loader(dataset, self.eval_batch_size, shuffle=False)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader("test")
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._eval_loader("test")
+
+    def describe(self) -> str:
+        where = "synthetic faces" if self.source == "synthetic" else str(Path(self.path or "?"))
+        sizes = ", ".join(f"{k}={len(v.images)}" for k, v in self.splits.items())
+        return f"{where} ({sizes})"

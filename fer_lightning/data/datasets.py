@@ -1,0 +1,54 @@
+"""Torch datasets over uint8 images held in memory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+
+def to_tensor(image: np.ndarray) -> torch.Tensor:
+    """(H, W) uint8 or float in [0, 1] -> (1, H, W) float32 in [0, 1]."""
+    tensor = torch.from_numpy(np.ascontiguousarray(image))
+    if tensor.dtype == torch.uint8:
+        tensor = tensor.float().div_(255.0)
+    return tensor.float().unsqueeze(0)
+
+
+class ImageArrayDataset(Dataset):
+    """Images stay uint8 in memory (FER2013 is ~75 MB that way); each item is converted on access.
+
+    ``labels=None`` (an unlabelled test file) yields ``-1`` as the label so batches keep one shape.
+    """
+
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray | None = None,
+        transform: Callable | None = None,
+    ) -> None:
+        if images.ndim != 3 or images.dtype != np.uint8:
+            raise ValueError(f"images must be (N, H, W) uint8, got {images.shape} {images.dtype}")
+        self.images = images
+        self.labels = labels
+        self.transform = transform
+        # Without augmentation every item is a fixed tensor: convert once, index after.
+        self._fixed = None if transform is not None else torch.from_numpy(images).float().div_(255.0).unsqueeze(1)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def _label(self, index: int) -> int:
+        return -1 if self.labels is None else int(self.labels[index])
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        if self._fixed is not None:
+            return self._fixed[index], self._label(index)
+        image = self.transform(image=self.images[index])["image"]
+        return to_tensor(image), self._label(index)
+
+    def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
+        # DataLoader's batched fetch: one call per batch instead of one per image.
+        return [self[i] for i in indices]

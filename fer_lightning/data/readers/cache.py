@@ -1,0 +1,76 @@
+"""Optional on-disk cache of parsed sources: FER2013's CSV takes seconds to parse, an .npz
+of the result loads in a fraction of a second.
+
+An entry is keyed by the source's absolute path, size and modification time (every file's,
+for a folder), so editing or replacing the source makes a new entry. Only clean reads are
+stored: a read that skipped bad rows is redone each time so that its warning is seen again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from fer_lightning.data.readers.table import ParsedRows
+
+log = logging.getLogger(__name__)
+
+# Bump when the parsing rules or the stored layout change, so old entries are no longer used.
+CACHE_VERSION = 1
+_ARRAYS = ("images", "labels", "splits", "split_ids", "file_ids")
+
+
+def _fingerprint(path: Path) -> list:
+    path = path.resolve()
+    if not path.is_dir():
+        stat = path.stat()
+        return [str(path), stat.st_size, stat.st_mtime_ns]
+    entries: list = [str(path)]
+    for folder, subfolders, files in os.walk(path):
+        subfolders.sort()
+        for name in sorted(files):
+            stat = os.stat(os.path.join(folder, name))
+            entries.append([os.path.relpath(os.path.join(folder, name), path), stat.st_size, stat.st_mtime_ns])
+    return entries
+
+
+def cache_file(cache_dir: str | os.PathLike, path: Path, fmt: str) -> Path:
+    key = json.dumps([CACHE_VERSION, fmt, _fingerprint(path)])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+    return Path(cache_dir).expanduser() / f"{path.resolve().name}-{digest}.npz"
+
+
+def load_cached(file: Path, source: str) -> ParsedRows | None:
+    """The stored rows, or None when there is no usable entry (a damaged one is just re-made)."""
+    if not file.is_file():
+        return None
+    try:
+        with np.load(file, allow_pickle=False) as stored:
+            arrays = {name: stored[name] for name in _ARRAYS}
+            names = stored["names"] if "names" in stored.files else None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        log.warning("ignoring unreadable cache entry %s (%s)", file, exc)
+        return None
+    return ParsedRows(**arrays, names=names, source=source)
+
+
+def save_cached(file: Path, rows: ParsedRows) -> None:
+    """Write atomically (temporary file, then rename) so a concurrent reader never sees half a file."""
+    arrays = {name: getattr(rows, name) for name in _ARRAYS}
+    if rows.names is not None:
+        arrays["names"] = rows.names
+    partial = file.with_name(f"{file.name}.{os.getpid()}.partial")
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        with partial.open("wb") as handle:
+            np.savez(handle, **arrays)
+        os.replace(partial, file)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        log.warning("could not write the data cache %s (%s); reading goes on without it", file, exc)
