@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -27,14 +28,14 @@ def project_root() -> str:
 def run_key(overrides: str | Iterable[str] | None) -> str:
     """A directory name made from a run's overrides: readable, filesystem-safe, unique, bounded."""
     if overrides is None:
-        items: list[str] = []
+        overrides = []
     elif isinstance(overrides, str):
-        items = [overrides] if overrides else []
-    else:
-        items = sorted(
-            str(o) for o in overrides
-            if not str(o).lstrip("+~").startswith("hydra") and str(o).lstrip("+~").split("=")[0] not in NEUTRAL_KEYS
-        )
+        overrides = overrides.split("\n")
+    items = sorted(
+        str(o) for o in overrides
+        if str(o) and not str(o).lstrip("+~").startswith("hydra")
+        and str(o).lstrip("+~").split("=")[0] not in NEUTRAL_KEYS
+    )
     text = ",".join(items)
     if not text:
         return "default"
@@ -43,6 +44,29 @@ def run_key(overrides: str | Iterable[str] | None) -> str:
         digest = hashlib.sha1(text.encode()).hexdigest()[:8]
         safe = f"{safe[: MAX_KEY_LENGTH - 9]}-{digest}"
     return safe
+
+
+def command_line_overrides() -> str:
+    """The key=value overrides typed on the command line, one per line.
+
+    Registered cached: Hydra copies resolver caches from the launching config into every job's
+    config (as it does for ${now:}), so jobs started elsewhere (submitit) see the same value.
+    """
+    return "\n".join(
+        a for a in sys.argv[1:]
+        if "=" in a and not a.startswith("-") and not a.lstrip("+~").startswith("hydra")
+    )
+
+
+def job_key(job_overrides: Iterable[str], command_line: str = "") -> str:
+    """A sweep job's directory name: only the overrides the sweeper generated for it.
+
+    The overrides every job shares are already in the sweep directory's name; when nothing is
+    known about the command line, the job's full override list is used.
+    """
+    typed = set(command_line.split("\n")) if command_line else set()
+    varying = [str(o) for o in job_overrides if str(o) not in typed]
+    return run_key(varying or list(job_overrides))
 
 
 def cpu_precision() -> str:
@@ -62,6 +86,9 @@ def register_resolvers() -> None:
         ("fer.root", project_root),
         ("fer.run_key", run_key),
         ("fer.cpu_precision", cpu_precision),
+        ("fer.job_key", job_key),
     ):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, function)
+    if not OmegaConf.has_resolver("fer.command_line"):
+        OmegaConf.register_new_resolver("fer.command_line", command_line_overrides, use_cache=True)

@@ -99,14 +99,6 @@ def test_changing_the_expression_changes_pixels_only_inside_the_part_masks() -> 
     inside = a.part_masks.any(axis=1) | b.part_masks.any(axis=1)
     assert changed.any(axis=(1, 2)).all()  # the expression is visible in every face
     assert not (changed & ~inside).any()
-
-
-def test_class_means_differ_mostly_where_the_parts_are() -> None:
-    faces = generate_synthetic_faces(1400, seed=4)
-    images = faces.images.astype(np.float64)
-    class_means = np.stack([images[faces.labels == c].mean(axis=0) for c in range(NUM_CLASSES)])
-    between_class = class_means.var(axis=0)  # per-pixel spread of the class means
-    part_frequency = faces.part_masks.any(axis=1).mean(axis=0)
-    usually_part, never_part = part_frequency > 0.5, part_frequency < 0.02
-    assert usually_part.sum() > 50 and never_part.sum() > 500
-    assert between_class[usually_part].mean() > 5 * between_class[never_part].mean()
+    # The masks hug the parts rather than covering the whole face.
+    assert changed.sum() > 0.3 * inside.sum()
+    assert inside.mean() < 0.35

@@ -141,7 +141,6 @@ def train(cfg: DictConfig) -> float | None:
             except OSError:
                 pass
         print_error(str(error))
-        log.error("%s", error)
         if multirun:
             return math.nan  # the sweep goes on; the leaderboard lists this run as failed
         raise SystemExit(2) from None

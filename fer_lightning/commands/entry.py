@@ -1,0 +1,38 @@
+"""Run a @hydra.main function so that a mistake on the command line is one line, not a page."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable
+
+from fer_lightning.commands.console import print_error
+
+
+def one_line(message: str) -> str:
+    """Hydra's multi-line composition errors, without the search-path listing, on one line."""
+    message = message.split("Config search path:")[0]
+    message = re.sub(r"\n\s*\n", ". ", message.strip())
+    message = re.sub(r":\s*\n\t", ": ", message)
+    message = re.sub(r"\s*\n\s*", ", ", message)
+    return re.sub(r"\.\s*[.,]", ".", message)
+
+
+def run_entry(hydra_main: Callable[[], object]) -> None:
+    """Call ``hydra_main``; configuration errors exit with status 2 and one line on stderr.
+
+    HYDRA_FULL_ERROR=1, set by the user, keeps Hydra's own full report.
+    """
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        hydra_main()
+        return
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # let the exception reach us instead of Hydra's printer
+    try:
+        hydra_main()
+    except (HydraException, OmegaConfBaseException) as error:
+        print_error(one_line(str(error)))
+        sys.exit(2)
