@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 
 from fer_lightning.commands.console import print_error
+from fer_lightning.errors import FerError
 
 
 def one_line(message: str) -> str:
@@ -33,6 +34,6 @@ def run_entry(hydra_main: Callable[[], object]) -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let the exception reach us instead of Hydra's printer
     try:
         hydra_main()
-    except (HydraException, OmegaConfBaseException) as error:
+    except (HydraException, OmegaConfBaseException, FerError) as error:
         print_error(one_line(str(error)))
         sys.exit(2)

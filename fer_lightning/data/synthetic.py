@@ -30,6 +30,7 @@ _MOUTH_SAMPLES = np.linspace(-1.0, 1.0, 17)
 # The degree-4 polynomial through the five knots (smooth, exact at the knots) is linear in the knot
 # values, so interpolating is one matrix product: Vandermonde(samples) @ inverse(Vandermonde(knots)).
 _MOUTH_INTERPOLATION = np.vander(_MOUTH_SAMPLES, 5) @ np.linalg.inv(np.vander(_MOUTH_KNOTS, 5))
+_BROW_STEPS = np.linspace(0.0, 1.0, 9)  # inner (0) to outer (1) brow end
 _MASK_THRESHOLD = 40  # of 255: an output pixel belongs to a part when the part covers ~1/6 of it
 
 
@@ -134,7 +135,9 @@ def _thickness(px: float) -> int:
     return max(1, int(round(px * _SUPERSAMPLE)))
 
 
-def _ellipse(canvas: np.ndarray, cx: float, cy: float, rx: float, ry: float, color: float, thickness: int = -1) -> None:
+def _ellipse(
+    canvas: np.ndarray, cx: float, cy: float, rx: float, ry: float, color: float, thickness: int = -1
+) -> None:
     cv2.ellipse(
         canvas, (_fixed(cx), _fixed(cy)), (_fixed(max(rx, 0.05)), _fixed(max(ry, 0.05))),
         0.0, 0.0, 360.0, float(color), thickness, cv2.LINE_AA, _SHIFT_BITS,
@@ -145,8 +148,9 @@ def _polyline(canvas: np.ndarray, pts: np.ndarray, color: float, thickness_px: f
     cv2.polylines(canvas, [pts], False, float(color), _thickness(thickness_px), cv2.LINE_AA, _SHIFT_BITS)
 
 
-def _lip_curves(face: _Face, expression: Expression) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _lip_curves(face: _Face) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """x positions and upper / lower lip heights of the mouth, smoothly interpolated."""
+    expression = face.expression
     upper, lower = np.asarray(expression.mouth_upper), np.asarray(expression.mouth_lower)
     if face.mirror:
         upper, lower = upper[::-1], lower[::-1]
@@ -157,7 +161,7 @@ def _lip_curves(face: _Face, expression: Expression) -> tuple[np.ndarray, np.nda
 
 
 def _draw_mouth(canvas: np.ndarray, face: _Face, ink: float, inside: float, grow: float = 0.0) -> None:
-    xs, upper, lower = _lip_curves(face, face.expression)
+    xs, upper, lower = _lip_curves(face)
     if float(np.max(lower - upper)) > 0.4:
         outline = np.concatenate([_points(xs, upper), _points(xs[::-1], lower[::-1])])
         cv2.fillPoly(canvas, [outline], float(inside), cv2.LINE_AA, _SHIFT_BITS)
@@ -177,7 +181,7 @@ def _draw_eyes(canvas: np.ndarray, face: _Face, ink: float, white: float, grow: 
 
 def _draw_brows(canvas: np.ndarray, face: _Face, ink: float, grow: float = 0.0) -> None:
     e = face.expression
-    t = np.linspace(0.0, 1.0, 9)
+    t = _BROW_STEPS
     rest_y = face.eye_y - face.brow_gap
     ys = rest_y + e.brow_inner * (1 - t) + e.brow_outer * t - e.brow_arch * 4 * t * (1 - t)
     for side in (-1.0, 1.0):
@@ -195,7 +199,8 @@ def _draw_head(canvas: np.ndarray, face: _Face) -> None:
         (_fixed(_CENTER + face.face_rx * 0.55), _fixed(IMAGE_SIZE + 2)),
         float(face.skin * 0.85), -1, cv2.LINE_AA, _SHIFT_BITS,
     )
-    _ellipse(canvas, _CENTER, face.center_y - face.face_ry * 0.25, face.face_rx + 1.8, face.face_ry * 0.9, face.hair)
+    hair_y = face.center_y - face.face_ry * 0.25
+    _ellipse(canvas, _CENTER, hair_y, face.face_rx + 1.8, face.face_ry * 0.9, face.hair)
     for side in (-1.0, 1.0):
         _ellipse(canvas, _CENTER + side * face.face_rx, face.eye_y + 2.5, 2.2, 3.5, face.skin * 0.92)
     _ellipse(canvas, _CENTER, face.center_y, face.face_rx, face.face_ry, face.skin)

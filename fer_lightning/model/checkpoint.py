@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import pickle
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from fer_lightning.classes import CLASS_NAMES
 from fer_lightning.errors import CheckpointError
+from fer_lightning.model.ensemble import SoftmaxAverage, is_ensemble_checkpoint, member_checkpoints
 from fer_lightning.model.module import ExpressionClassifier
 
 
@@ -59,3 +62,63 @@ def classifier_from_checkpoint(data: dict[str, Any], source: str = "checkpoint")
 def load_classifier(path: str | Path) -> ExpressionClassifier:
     """A trained ExpressionClassifier in eval mode, on the CPU."""
     return classifier_from_checkpoint(read_checkpoint(path), source=str(path))
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """A checkpoint or an ensemble file, ready for inference, and what it says about itself."""
+
+    module: SoftmaxAverage  # (N, 1, 48, 48) in [0, 1] -> (N, classes) probabilities; eval mode, CPU
+    kind: str  # "model" or "ensemble"
+    source: Path
+    class_names: tuple[str, ...]
+    weights: tuple[float, ...]  # one per member, summing to 1
+    hyper_parameters: tuple[dict[str, Any], ...]  # one per member
+    data: dict[str, Any] | None = None  # the data config an ensemble was chosen on (plain values)
+
+    @property
+    def member_count(self) -> int:
+        return len(self.weights)
+
+
+def _class_names(hyper_parameters: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(hyper_parameters.get("class_names") or CLASS_NAMES)
+
+
+def load_predictor(path: str | Path) -> Predictor:
+    """A single model checkpoint or an ensemble file as one probability-averaging module.
+
+    Loading is weights-only: a file that would run code when unpickled is refused, and anything
+    that is not a checkpoint of this project raises a one-line CheckpointError.
+    """
+    path = Path(path)
+    data = read_checkpoint(path)
+    if is_ensemble_checkpoint(data):
+        kind, checkpoints = "ensemble", member_checkpoints(data, source=str(path))
+        weights = [float(w) for w in data["weights"]]
+        stored_data = data["fer_lightning"].get("data")
+    elif is_model_checkpoint(data):
+        kind, checkpoints, weights, stored_data = "model", [data], [1.0], None
+    else:
+        raise CheckpointError(f"{path}: not a checkpoint of this project (no fer_lightning model or ensemble marker)")
+    classifiers = [
+        classifier_from_checkpoint(checkpoint, source=f"{path} (member {index})" if kind == "ensemble" else str(path))
+        for index, checkpoint in enumerate(checkpoints)
+    ]
+    hparams = tuple(dict(classifier.hparams) for classifier in classifiers)
+    names = {_class_names(h) for h in hparams}
+    if len(names) != 1:
+        raise CheckpointError(f"{path}: members disagree on the class names: {sorted(names)}")
+    try:
+        module = SoftmaxAverage([classifier.net for classifier in classifiers], weights)
+    except ValueError as error:
+        raise CheckpointError(f"{path}: {error}") from None
+    return Predictor(
+        module=module.eval(),
+        kind=kind,
+        source=path,
+        class_names=names.pop(),
+        weights=tuple(float(w) for w in module.weights),
+        hyper_parameters=hparams,
+        data=dict(stored_data) if isinstance(stored_data, dict) else None,
+    )

@@ -1,0 +1,147 @@
+"""Faces in ordinary photos: find them with OpenCV's Haar cascade and crop each to 48x48 gray.
+
+The network was trained on FER2013-style crops (a face filling a square 48x48 gray image), so a
+photo is cut the same way: a square around each detected face with a small margin, resized with
+area interpolation. Images that already are such crops are used whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from fer_lightning.classes import IMAGE_SIZE
+from fer_lightning.data.readers.image_decode import IMAGE_EXTENSIONS, quiet_opencv
+from fer_lightning.errors import DataFormatError, FerError
+
+CASCADE_NAME = "haarcascade_frontalface_default.xml"
+# Images this small are taken to be face crops already: the cascade cannot find faces in them.
+FACE_CROP_MAX_SIDE = 64
+# FER2013 crops show a little forehead and chin around the face the cascade outlines.
+DEFAULT_MARGIN = 0.1
+
+
+@dataclass(frozen=True)
+class Face:
+    box: tuple[int, int, int, int]  # x, y, width, height in the original image's pixels
+    image: np.ndarray  # (48, 48) uint8 gray crop
+
+
+def load_cascade() -> cv2.CascadeClassifier:
+    """OpenCV's frontal-face Haar cascade (shipped with opencv-python 4.x, dropped in OpenCV 5)."""
+    path = Path(getattr(getattr(cv2, "data", None), "haarcascades", "")) / CASCADE_NAME
+    if not path.is_file():
+        raise FerError(
+            f"face detection needs OpenCV's {CASCADE_NAME}, not found at {path}: install "
+            "opencv-python-headless 4.x (OpenCV 5 no longer ships the Haar cascades), or pass "
+            "detect_faces=false for images that are face crops already"
+        )
+    cascade = cv2.CascadeClassifier(str(path))
+    if cascade.empty():
+        raise FerError(f"OpenCV could not load the face cascade {path}")
+    return cascade
+
+
+def list_images(path: Path) -> list[Path]:
+    """An image file, or every image below a folder (sorted, so outputs are in a stable order)."""
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise DataFormatError(f"{path}: no such file or folder")
+    images = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not images:
+        raise DataFormatError(f"{path}: no images ({', '.join(IMAGE_EXTENSIONS)}) in this folder")
+    return images
+
+
+def read_color_image(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 BGR; np.fromfile + imdecode also reads paths OpenCV's imread cannot."""
+    with quiet_opencv():
+        image = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DataFormatError(f"{path}: OpenCV cannot decode it (not a PNG/JPEG/BMP image, or damaged)")
+    return image
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+def detect_face_boxes(gray: np.ndarray, cascade: cv2.CascadeClassifier,
+                      min_size: int = 30) -> list[tuple[int, int, int, int]]:
+    """Face boxes (x, y, w, h), left to right. Histogram equalisation first: the cascade misses
+    faces in dim or low-contrast photos otherwise."""
+    found = cascade.detectMultiScale(cv2.equalizeHist(gray), scaleFactor=1.1, minNeighbors=5,
+                                     minSize=(min_size, min_size))
+    boxes = [tuple(int(v) for v in box) for box in (found if len(found) else [])]
+    return sorted(boxes, key=lambda b: (b[0], b[1]))  # type: ignore[return-value]
+
+
+def crop_face(gray: np.ndarray, box: tuple[int, int, int, int], margin: float = DEFAULT_MARGIN) -> np.ndarray:
+    """A square crop centred on ``box``, ``margin`` of its side larger on every edge, as 48x48.
+
+    Parts of the square outside the photo are filled by replicating the border, so a face at the
+    edge keeps its place in the crop instead of being stretched.
+    """
+    x, y, w, h = box
+    side = int(round(max(w, h) * (1 + 2 * margin)))
+    left = int(round(x + w / 2 - side / 2))
+    top = int(round(y + h / 2 - side / 2))
+    height, width = gray.shape
+    pad = max(0, -left, -top, left + side - width, top + side - height)
+    if pad:
+        gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        left, top = left + pad, top + pad
+    square = gray[top:top + side, left:left + side]
+    return resize_to_model(square)
+
+
+def resize_to_model(gray: np.ndarray) -> np.ndarray:
+    """Any gray image -> (48, 48) uint8 (area interpolation, as the readers resize)."""
+    if gray.shape != (IMAGE_SIZE, IMAGE_SIZE):
+        gray = cv2.resize(gray, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(gray, dtype=np.uint8)
+
+
+def is_face_crop(gray: np.ndarray) -> bool:
+    return max(gray.shape[:2]) <= FACE_CROP_MAX_SIDE
+
+
+def find_faces(
+    image: np.ndarray,
+    detect: bool | None = None,
+    cascade: cv2.CascadeClassifier | None = None,
+    margin: float = DEFAULT_MARGIN,
+    min_size: int = 30,
+) -> list[Face]:
+    """The faces of one image (BGR or gray).
+
+    ``detect``: True runs the detector; False uses the whole image as one face; None decides by
+    size (images up to 64 px a side are taken as crops already).
+    """
+    gray = to_gray(image)
+    if detect is None:
+        detect = not is_face_crop(gray)
+    height, width = gray.shape
+    if not detect:
+        return [Face((0, 0, width, height), resize_to_model(gray))]
+    cascade = cascade if cascade is not None else load_cascade()
+    return [Face(box, crop_face(gray, box, margin)) for box in detect_face_boxes(gray, cascade, min_size)]
+
+
+def annotate(image: np.ndarray, boxes: list[tuple[int, int, int, int]], labels: list[str]) -> np.ndarray:
+    """A copy of ``image`` (BGR) with each box drawn and its label written above it."""
+    canvas = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
+    thickness = max(1, round(max(canvas.shape[:2]) / 300))
+    for (x, y, w, h), label in zip(boxes, labels):
+        cv2.rectangle(canvas, (x, y), (x + w, y + h), (0, 255, 0), thickness)
+        scale = max(0.4, w / 160)
+        (text_w, text_h), baseline = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+        top = max(0, y - text_h - baseline - 2)
+        cv2.rectangle(canvas, (x, top), (x + text_w, top + text_h + baseline + 2), (0, 255, 0), cv2.FILLED)
+        cv2.putText(canvas, label, (x, top + text_h + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0),
+                    thickness, cv2.LINE_AA)
+    return canvas

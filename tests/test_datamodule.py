@@ -1,0 +1,92 @@
+"""The data module: sources, the stratified split, augmentation only where it belongs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from fer_lightning.classes import CLASS_NAMES
+from fer_lightning.data.datamodule import FERDataModule
+from fer_lightning.data.splits import stratified_split
+from fer_lightning.data.synthetic import generate_synthetic_faces
+from fer_lightning.errors import ConfigError
+from tests.conftest import compose_config
+
+
+def write_homework_csv(path, faces) -> None:
+    rows = ["label,feature"] + [
+        f"{label},{' '.join(map(str, image.ravel()))}" for image, label in zip(faces.images, faces.labels)
+    ]
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_stratified_split_is_seeded_disjoint_and_keeps_rare_classes():
+    labels = np.array([0] * 50 + [1] * 3 + [2] * 47)
+    train, val = stratified_split(labels, 0.2, seed=7)
+    again_train, again_val = stratified_split(labels, 0.2, seed=7)
+    assert np.array_equal(val, again_val) and np.array_equal(train, again_train)
+    assert not set(train) & set(val) and len(train) + len(val) == len(labels)
+    assert set(labels[val]) == {0, 1, 2}  # the 3-image class still has a validation image
+    assert abs(np.sum(labels[val] == 0) - 10) <= 1
+    _, other = stratified_split(labels, 0.2, seed=8)
+    assert not np.array_equal(val, other)
+
+
+def test_homework_csv_gets_a_validation_split_and_batches(tmp_path):
+    faces = generate_synthetic_faces(140, seed=3)
+    write_homework_csv(tmp_path / "train.csv", faces)
+    dm = FERDataModule(source="file", path=str(tmp_path / "train.csv"), format="homework_csv",
+                       val_fraction=0.25, batch_size=16, augmentation={"train": None})
+    dm.setup("fit")
+    assert len(dm.splits["train"].images) + len(dm.splits["val"].images) == 140
+    assert len(dm.splits["val"].images) == pytest.approx(35, abs=4)
+    images, labels = next(iter(dm.train_dataloader()))
+    assert images.shape == (16, 1, 48, 48) and images.dtype == torch.float32
+    assert 0.0 <= images.min() and images.max() <= 1.0
+    assert labels.dtype == torch.int64 and set(labels.tolist()) <= set(range(len(CLASS_NAMES)))
+
+
+def test_validation_is_never_augmented_and_training_is(tmp_path):
+    cfg = compose_config(["augmentation=strong", "data.synthetic.train=64", "data.synthetic.val=32",
+                          "data.synthetic.test=0"])
+    from hydra.utils import instantiate
+
+    dm = instantiate(cfg.data)
+    dm.setup("fit")
+    first = torch.cat([x for x, _ in dm.val_dataloader()])
+    second = torch.cat([x for x, _ in dm.val_dataloader()])
+    assert torch.equal(first, second)
+    raw = torch.from_numpy(dm.splits["val"].images).float().div(255).unsqueeze(1)
+    assert torch.allclose(first, raw)  # exactly the stored pixels
+    train_set = dm.train_dataloader().dataset
+    assert not torch.equal(train_set[0][0], train_set[0][0]) or not torch.equal(train_set[1][0], train_set[1][0])
+
+
+def test_random_eval_transform_is_refused():
+    dm = FERDataModule(augmentation={"eval": {"_target_": "albumentations.HorizontalFlip", "p": 0.5}},
+                       synthetic={"train": 14, "val": 14, "test": 0})
+    dm.setup("fit")
+    with pytest.raises(ConfigError, match="deterministic"):
+        dm.val_dataloader()
+
+
+def test_balanced_sampler_oversamples_the_rare_class():
+    dm = FERDataModule(synthetic={"train": 70, "val": 14, "test": 0}, sampler="balanced", batch_size=70)
+    dm.setup("fit")
+    keep = np.flatnonzero((dm.splits["train"].labels != 1) | (np.arange(70) < 20))
+    dm.splits["train"].images = dm.splits["train"].images[keep]
+    dm.splits["train"].labels = dm.splits["train"].labels[keep]
+    counts = np.zeros(7)
+    for _ in range(20):
+        _, labels = next(iter(dm.train_dataloader()))
+        counts += np.bincount(labels.numpy(), minlength=7)
+    assert counts[1] / counts.sum() > 0.08  # ~1/7 when balanced, far less without
+
+
+def test_synthetic_splits_are_deterministic_and_distinct():
+    a = FERDataModule(synthetic={"train": 28, "val": 14, "test": 14, "seed": 5})
+    b = FERDataModule(synthetic={"train": 28, "val": 14, "test": 14, "seed": 5})
+    a.setup(), b.setup()
+    assert np.array_equal(a.splits["train"].images, b.splits["train"].images)
+    assert not np.array_equal(a.splits["val"].images, a.splits["test"].images)
