@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import hydra
 from omegaconf import DictConfig
 
-from fer_lightning.commands.entry import run_entry
+from fer_lightning.commands.console import print_error
+from fer_lightning.commands.entry import one_line, run_entry
+from fer_lightning.errors import FerError
 from fer_lightning.paths import config_dir
 from fer_lightning.resolvers import register_resolvers
 
 register_resolvers()
 
+T = TypeVar("T")
 PATH_KEYS = ("ckpt_path", "input", "output", "annotate_dir", "data.path", "data.test_path")
 
 
@@ -33,11 +37,26 @@ def quote_path_overrides(args: Sequence[str], keys: Sequence[str] = PATH_KEYS) -
     return quoted
 
 
+def run_task(task: Callable[[DictConfig], T], cfg: DictConfig) -> T:
+    """Run a command inside its Hydra job so that a user's mistake ends as one line, exit status 2.
+
+    An exception escaping the job would make Hydra print an extra "Error executing job" line;
+    SystemExit passes through Hydra untouched.
+    """
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return task(cfg)
+    except (FerError, OmegaConfBaseException) as error:
+        print_error(one_line(str(error)))
+        raise SystemExit(2) from None
+
+
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="evaluate")
 def hydra_main(cfg: DictConfig) -> float:
-    from fer_lightning.commands.evaluate import command  # heavy imports after Hydra parsed the command line
+    from fer_lightning.commands.evaluate import evaluate  # heavy imports after Hydra parsed the command line
 
-    return command(cfg)
+    return run_task(evaluate, cfg)["accuracy"]
 
 
 def main() -> None:

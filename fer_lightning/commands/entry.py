@@ -37,3 +37,8 @@ def run_entry(hydra_main: Callable[[], object]) -> None:
     except (HydraException, OmegaConfBaseException, FerError) as error:
         print_error(one_line(str(error)))
         sys.exit(2)
+    except OSError as error:
+        # Typically the output directory: Hydra creates it before any of our code runs.
+        where = f"{error.filename}: " if error.filename else ""
+        print_error(f"{where}{error.strerror or error}")
+        sys.exit(2)

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from fer_lightning.commands.console import print_error
 from fer_lightning.errors import ConfigError, FerError
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,8 @@ def load_splits(data: dict[str, Any], names: tuple[str, ...]) -> dict[str, Label
 def load_split(data: dict[str, Any], split: str) -> LabelledImages:
     found = load_splits(data, (split,))
     if split not in found:
-        raise FerError(f"the data ({data_summary(data)}) has no {split} split")
+        raise FerError(f"the data ({data_summary(data)}) has no {split} split: name a labelled file with "
+                       f"data.test_path=FILE, or other data with data=<name> data.path=...")
     return found[split]
 
 
@@ -248,12 +249,3 @@ def show(result: dict[str, Any]) -> None:
     for name, row in result["per_class"].items():
         table.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
     Console().print(table)
-
-
-def command(cfg: DictConfig) -> float:
-    """The entry point's work: user mistakes end as one line and exit status 2."""
-    try:
-        return evaluate(cfg)["accuracy"]
-    except FerError as error:
-        print_error(str(error))
-        raise SystemExit(2) from None

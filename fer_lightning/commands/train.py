@@ -15,7 +15,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from fer_lightning.commands.console import print_config_tree, print_error
+from fer_lightning.commands.fit_summary import FitSummary, fit_result
+from fer_lightning.commands.launch_checks import check_launch
 from fer_lightning.commands.run_directory import RunDirectory
+from fer_lightning.commands.sweep_failures import failed_job_raises
 from fer_lightning.config_checks import check_train_config
 from fer_lightning.errors import FerError
 
@@ -66,7 +69,7 @@ def fit_and_test(cfg: DictConfig, run: RunDirectory) -> dict[str, Any]:
     datamodule.setup("fit")
     log.info("data: %s", datamodule.describe())
     model = instantiate(cfg.model)
-    callbacks = instantiate_named(cfg.get("callbacks"))
+    callbacks = [*instantiate_named(cfg.get("callbacks")), FitSummary()]
     loggers = instantiate_named(cfg.get("logger"))
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
@@ -81,6 +84,7 @@ def fit_and_test(cfg: DictConfig, run: RunDirectory) -> dict[str, Any]:
     trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume) if resume else None,
                 weights_only=True)
     train_seconds = previous_seconds + time.perf_counter() - started
+    fitted = fit_result(trainer, model)  # also right when the fit ran in spawned processes
 
     checkpoint = trainer.checkpoint_callback
     best_path = checkpoint.best_model_path if checkpoint is not None else ""
@@ -89,9 +93,9 @@ def fit_and_test(cfg: DictConfig, run: RunDirectory) -> dict[str, Any]:
         results = trainer.test(model, datamodule=datamodule, ckpt_path=best_path or None, weights_only=True)
         test_acc = results[0].get("acc/test") if results else None
     return {
-        "best_val_acc": model.best_val_acc,
-        "best_epoch": model.best_epoch,
-        "epochs_completed": trainer.current_epoch,
+        "best_val_acc": fitted.best_val_acc,
+        "best_epoch": fitted.best_epoch,
+        "epochs_completed": fitted.epochs_completed,
         "test_acc": test_acc,
         "best_checkpoint": str(Path(best_path).resolve()) if best_path else None,
         "last_checkpoint": str((run.checkpoint_dir / "last.ckpt").resolve()) if (run.checkpoint_dir / "last.ckpt").exists() else None,
@@ -108,14 +112,18 @@ def train(cfg: DictConfig) -> float | None:
     leader = global_rank() == 0
     try:
         check_train_config(cfg)
+        check_launch(cfg, multirun)
         if leader:
             run.check_writable()
+        # Every rank skips a finished run: a rank that trained alone would wait for the others forever.
+        if run.status == "completed" and not cfg.retrain:
+            metrics = run.read_metrics()
+            if leader:
+                log.info("already finished in %s (best_val_acc=%s); retrain=true trains it again",
+                         run.path, metrics.get("best_val_acc"))
+            return metrics.get("best_val_acc")
+        if leader:
             if run.status == "completed":
-                if not cfg.retrain:
-                    metrics = run.read_metrics()
-                    log.info("already finished in %s (best_val_acc=%s); retrain=true trains it again",
-                             run.path, metrics.get("best_val_acc"))
-                    return metrics.get("best_val_acc")
                 log.info("previous results archived to %s", run.archive_previous())
             run.acquire_lock()
         if cfg.print_config and leader:
@@ -142,6 +150,8 @@ def train(cfg: DictConfig) -> float | None:
                 pass
         print_error(str(error))
         if multirun:
+            if failed_job_raises(hydra_cfg):
+                raise  # the optuna sweeper records the trial as failed and goes on
             return math.nan  # the sweep goes on; the leaderboard lists this run as failed
         raise SystemExit(2) from None
     except Exception as error:
@@ -149,5 +159,7 @@ def train(cfg: DictConfig) -> float | None:
             run.write_metrics(status="failed", error=f"{type(error).__name__}: {error}")
         if multirun:
             log.exception("run failed; the sweep continues")
+            if failed_job_raises(hydra_cfg):
+                raise
             return math.nan
         raise

@@ -50,6 +50,7 @@ class FERDataModule(pl.LightningDataModule):
         on_bad_rows: str = "raise",
         cache_dir: str | None = None,
         augmentation: Mapping[str, Any] | None = None,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.source = source
@@ -67,6 +68,7 @@ class FERDataModule(pl.LightningDataModule):
         self.on_bad_rows = on_bad_rows
         self.cache_dir = cache_dir
         self.augmentation = dict(augmentation or {})
+        self.seed = seed
         self.splits: dict[str, Split] = {}
 
     # --------------------------------------------------------------- reading
@@ -155,7 +157,7 @@ class FERDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         split = self.splits["train"]
-        dataset = ImageArrayDataset(split.images, split.labels, build_transform(self.augmentation.get("train")))
+        dataset = ImageArrayDataset(split.images, split.labels, build_transform(self.augmentation.get("train"), seed=self.seed))
         sampler = None
         if self.sampler == "balanced":
             counts = np.bincount(split.labels, minlength=NUM_CLASSES).astype(np.float64)

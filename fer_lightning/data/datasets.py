@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
 
 def to_tensor(image: np.ndarray) -> torch.Tensor:
@@ -34,6 +34,7 @@ class ImageArrayDataset(Dataset):
         self.images = images
         self.labels = labels
         self.transform = transform
+        self._seeded_worker: int | None = None
         # Without augmentation every item is a fixed tensor: convert once, index after.
         self._fixed = None if transform is not None else torch.from_numpy(images).float().div_(255.0).unsqueeze(1)
 
@@ -46,8 +47,23 @@ class ImageArrayDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         if self._fixed is not None:
             return self._fixed[index], self._label(index)
+        self._seed_worker_once()
         image = self.transform(image=self.images[index])["image"]
         return to_tensor(image), self._label(index)
+
+    def _seed_worker_once(self) -> None:
+        """Give each loader worker its own augmentation stream.
+
+        Every worker receives a copy of the same seeded pipeline; unseeded again they would all
+        apply the same "random" augmentations. torch's per-worker seed is itself derived from the
+        run's seed, so this stays repeatable.
+        """
+        info = get_worker_info()
+        if info is None or self._seeded_worker == info.id:
+            return
+        if hasattr(self.transform, "set_random_seed"):
+            self.transform.set_random_seed(info.seed % 2**32)
+        self._seeded_worker = info.id
 
     def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
         # DataLoader's batched fetch: one call per batch instead of one per image.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,20 +17,44 @@ from fer_lightning.model.ensemble import SoftmaxAverage, is_ensemble_checkpoint,
 from fer_lightning.model.module import ExpressionClassifier
 
 
+PICKLE_PROTOCOL_MARK = b"\x80"  # the first byte of a pickle (protocol 2 or later): torch's legacy format
+
+
+def refusal_reason(error: Exception) -> str:
+    """The line of torch's weights-only refusal that names what was refused."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("Trying to load", "Unsupported")) or "WeightsUnpickler error:" in line and line[-1] != ":":
+            return line
+    return lines[0] if lines else "unsupported object"
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """``torch.load(weights_only=True)`` with errors that say what the file is not."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with path.open("rb") as handle:
+            head = handle.read(1)
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot be read ({error.strerror})") from None
+    if not zipfile.is_zipfile(path) and head != PICKLE_PROTOCOL_MARK:
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint (neither torch.save's zip format nor a pickle)")
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*Detected pickle protocol.*")
+            warnings.filterwarnings("ignore", message=".*looks like a TorchScript archive.*")
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         # weights_only refuses any object that would run code when unpickled.
-        first = str(error).strip().splitlines()[0] if str(error).strip() else "unsupported object"
         raise CheckpointError(
-            f"{path}: refused, it holds objects that loading would have to execute ({first[:160]})"
+            f"{path}: refused, it holds objects that loading would have to execute ({refusal_reason(error)[:160]})"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
+        if "TorchScript" in str(error):
+            raise CheckpointError(f"{path}: a TorchScript export, not a checkpoint: pass the checkpoint "
+                                  "or ensemble file it was exported from") from None
         raise CheckpointError(f"{path}: not a PyTorch checkpoint ({type(error).__name__})") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: not a checkpoint of this project (holds a {type(data).__name__})")

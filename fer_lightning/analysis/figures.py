@@ -1,0 +1,222 @@
+"""Figures of a run: history, confusion matrix, saliency maps, filter pictures and feature maps.
+
+Builders return matplotlib ``Figure`` objects made without pyplot (no global state, no GUI backend,
+safe in a training process); ``figure_to_array`` and ``figure_to_png`` turn them into what
+TensorBoard and an HTML page take. matplotlib is imported inside the functions: importing this module
+costs nothing until a figure is drawn.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+DPI = 100
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A figure drawn by the Agg rasteriser, whatever backend pyplot would pick."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def figure_to_array(figure: Figure) -> np.ndarray:
+    """(H, W, 3) uint8 RGB pixels of the drawn figure."""
+    figure.canvas.draw()
+    return np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
+
+
+def figure_to_png(figure: Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
+# ------------------------------------------------------------------------------------ confusion
+@dataclass(frozen=True)
+class ConfusedPair:
+    true_class: str
+    predicted_class: str
+    count: int
+    total: int  # images of the true class
+
+    @property
+    def fraction(self) -> float:
+        return self.count / self.total if self.total else 0.0
+
+    def sentence(self) -> str:
+        return (
+            f"{self.true_class} is mistaken for {self.predicted_class} in {self.fraction:.0%} of "
+            f"{self.true_class} images ({self.count} of {self.total})"
+        )
+
+
+def row_normalized(counts: np.ndarray) -> np.ndarray:
+    """Each row divided by its sum: entry (t, p) is the share of class-t images predicted as p."""
+    counts = np.asarray(counts, dtype=np.float64)
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+
+
+def confused_pairs(counts: np.ndarray, class_names: Sequence[str], top: int = 3) -> list[ConfusedPair]:
+    """The ``top`` off-diagonal (true, predicted) pairs by share of the true class, largest first."""
+    counts = np.asarray(counts, dtype=np.int64)
+    totals = counts.sum(axis=1)
+    shares = row_normalized(counts)
+    np.fill_diagonal(shares, 0.0)
+    order = np.argsort(-shares, axis=None, kind="stable")
+    pairs = []
+    for flat in order[:top]:
+        t, p = np.unravel_index(flat, shares.shape)
+        if counts[t, p] == 0:
+            break
+        pairs.append(ConfusedPair(class_names[t], class_names[p], int(counts[t, p]), int(totals[t])))
+    return pairs
+
+
+def confusion_matrix_figure(counts: np.ndarray, class_names: Sequence[str], title: str = "") -> Figure:
+    """Row-normalised confusion matrix (rows: true class) with the share in each cell."""
+    shares = row_normalized(counts)
+    size = 1.0 + 0.75 * len(class_names)
+    figure = new_figure(size + 1.2, size)
+    axes = figure.add_subplot()
+    image = axes.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
+    ticks = np.arange(len(class_names))
+    axes.set_xticks(ticks, class_names, rotation=45, ha="right")
+    axes.set_yticks(ticks, class_names)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    for (t, p), share in np.ndenumerate(shares):
+        axes.text(p, t, f"{share:.2f}", ha="center", va="center", fontsize=8,
+                  color="white" if share > 0.5 else "black")
+    total = int(np.asarray(counts).sum())
+    accuracy = np.trace(np.asarray(counts)) / total if total else 0.0
+    axes.set_title(title or f"confusion matrix (n={total}, accuracy {accuracy:.1%})")
+    figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label="share of the true class")
+    return figure
+
+
+# ------------------------------------------------------------------------------------ saliency
+def normalize_map(values: np.ndarray) -> np.ndarray:
+    """Scale one map to [0, 1] by its 99th percentile, so one hot pixel does not wash out the rest."""
+    values = np.abs(np.asarray(values, dtype=np.float64))
+    top = np.percentile(values, 99)
+    return np.clip(values / top, 0.0, 1.0) if top > 0 else np.zeros_like(values)
+
+
+def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.6) -> np.ndarray:
+    """RGB: the grayscale image with the normalised map on top (more opaque where it is hot)."""
+    from matplotlib import colormaps
+
+    gray = np.repeat(np.clip(image, 0.0, 1.0)[..., None], 3, axis=2)
+    heat = normalize_map(heat)
+    colored = colormaps["inferno"](heat)[..., :3]
+    weight = alpha * heat[..., None]
+    return (1.0 - weight) * gray + weight * colored
+
+
+def saliency_figure(
+    images: np.ndarray, attributions: np.ndarray, captions: Sequence[str], method: str
+) -> Figure:
+    """One column per image; rows: image, attribution map, overlay. Images and maps are ``(N, H, W)``."""
+    count = len(images)
+    figure = new_figure(1.3 * count + 0.6, 4.4)
+    grid = figure.subplots(3, count, squeeze=False)
+    for column in range(count):
+        panels = (
+            (images[column], "gray", (0.0, 1.0)),
+            (normalize_map(attributions[column]), "inferno", (0.0, 1.0)),
+            (overlay(images[column], attributions[column]), None, (None, None)),
+        )
+        for row, (picture, cmap, (low, high)) in enumerate(panels):
+            axes = grid[row, column]
+            axes.imshow(picture, cmap=cmap, vmin=low, vmax=high, interpolation="nearest")
+            axes.set_xticks([])
+            axes.set_yticks([])
+        grid[0, column].set_title(captions[column], fontsize=8)
+    for row, name in enumerate(("image", method, "overlay")):
+        grid[row, 0].set_ylabel(name, fontsize=9)
+    return figure
+
+
+# -------------------------------------------------------------------------- filters and maps
+def image_grid_figure(
+    pictures: np.ndarray, captions: Sequence[str], title: str, cmap: str | Sequence[str] = "gray",
+    columns: int = 8, per_image_scale: bool = True,
+) -> Figure:
+    """Small multiples of ``(N, h, w)`` pictures; each scaled to its own range unless told otherwise.
+
+    ``cmap``: one colormap for all, or one per picture.
+    """
+    count = len(pictures)
+    cmaps = [cmap] * count if isinstance(cmap, str) else list(cmap)
+    columns = max(1, min(columns, count))
+    rows = int(np.ceil(count / columns))
+    figure = new_figure(1.25 * columns, 1.35 * rows + 0.4)
+    grid = figure.subplots(rows, columns, squeeze=False)
+    low, high = (None, None) if per_image_scale else (float(np.min(pictures)), float(np.max(pictures)))
+    for index, axes in enumerate(grid.flat):
+        axes.set_xticks([])
+        axes.set_yticks([])
+        if index >= count:
+            axes.set_axis_off()
+            continue
+        axes.imshow(pictures[index], cmap=cmaps[index], vmin=low, vmax=high, interpolation="nearest")
+        axes.set_title(captions[index], fontsize=8)
+    figure.suptitle(title, fontsize=10)
+    return figure
+
+
+def filters_figure(pictures: np.ndarray, filters: Sequence[int], layer_name: str) -> Figure:
+    """Inputs that maximise each filter, ``(F, H, W)`` in [0, 1], on a common gray scale."""
+    return image_grid_figure(
+        pictures, [f"filter {f}" for f in filters], f"inputs that most activate {layer_name}",
+        cmap="gray", per_image_scale=False,
+    )
+
+
+def feature_maps_figure(
+    image: np.ndarray, maps: np.ndarray, filters: Sequence[int], layer_name: str
+) -> Figure:
+    """The input image followed by the chosen filters' output maps for it."""
+    import cv2
+
+    pictures = [np.asarray(image, dtype=np.float32)] + [np.asarray(m, dtype=np.float32) for m in maps]
+    height, width = pictures[0].shape
+    # Nearest upsampling so that coarse maps (3x3 at the last layer) fill the same space as the image.
+    pictures = [cv2.resize(p, (width, height), interpolation=cv2.INTER_NEAREST) for p in pictures]
+    captions = ["input"] + [f"filter {f}" for f in filters]
+    cmaps = ["gray"] + ["viridis"] * len(maps)
+    columns = int(np.ceil(len(pictures) / np.ceil(len(pictures) / 9)))  # rows as evenly filled as can be
+    return image_grid_figure(np.stack(pictures), captions, f"feature maps at {layer_name}", cmaps, columns)
+
+
+# ------------------------------------------------------------------------------------- history
+def history_figure(history: Mapping[str, Sequence[tuple[float, float]]]) -> Figure:
+    """Accuracy and loss per epoch, train against validation. ``history``: tag -> [(epoch, value)]."""
+    figure = new_figure(10.0, 3.8)
+    panels = figure.subplots(1, 2, squeeze=False)[0]
+    for axes, quantity in zip(panels, ("acc", "loss")):
+        for stage, style in (("train", "-o"), ("val", "-s")):
+            points = history.get(f"{quantity}/{stage}") or []
+            if points:
+                epochs, values = zip(*points)
+                axes.plot(epochs, values, style, markersize=3, label=stage)
+        axes.set_xlabel("epoch")
+        axes.set_ylabel("accuracy" if quantity == "acc" else "cross-entropy loss")
+        axes.set_title("accuracy" if quantity == "acc" else "loss")
+        axes.grid(alpha=0.3)
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend()
+    return figure

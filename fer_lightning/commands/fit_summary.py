@@ -1,0 +1,48 @@
+"""What a finished fit reports (best validation accuracy, its epoch, epochs trained), from any strategy.
+
+With a spawning strategy (trainer=ddp_cpu: ``ddp_spawn``) the fit runs in child processes, and
+Lightning brings back to the launching process only the weights, the trainer's state and
+``trainer.callback_metrics``; the model's own attributes and the epoch counter stay in the children.
+``FitSummary`` copies them into ``callback_metrics`` at the end of the fit, so they travel back too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytorch_lightning as pl
+import torch
+
+PREFIX = "fit_summary/"
+
+
+@dataclass(frozen=True)
+class FitResult:
+    best_val_acc: float
+    best_epoch: int | None
+    epochs_completed: int
+
+
+class FitSummary(pl.Callback):
+    """Puts the fit's results into ``trainer.callback_metrics`` (what spawned processes hand back)."""
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        best_epoch = getattr(pl_module, "best_epoch", None)
+        trainer.callback_metrics.update({
+            f"{PREFIX}best_val_acc": torch.tensor(float(getattr(pl_module, "best_val_acc", 0.0)), dtype=torch.float64),
+            f"{PREFIX}best_epoch": torch.tensor(-1 if best_epoch is None else int(best_epoch)),
+            f"{PREFIX}epochs_completed": torch.tensor(int(trainer.current_epoch)),
+        })
+
+
+def fit_result(trainer: pl.Trainer, model: pl.LightningModule) -> FitResult:
+    """The results FitSummary recorded; the model's and trainer's own values when it did not run."""
+    metrics = trainer.callback_metrics
+    if f"{PREFIX}epochs_completed" not in metrics:
+        return FitResult(float(model.best_val_acc), model.best_epoch, int(trainer.current_epoch))
+    best_epoch = int(metrics[f"{PREFIX}best_epoch"])
+    return FitResult(
+        best_val_acc=float(metrics[f"{PREFIX}best_val_acc"]),
+        best_epoch=None if best_epoch < 0 else best_epoch,
+        epochs_completed=int(metrics[f"{PREFIX}epochs_completed"]),
+    )

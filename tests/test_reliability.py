@@ -1,0 +1,89 @@
+"""Bad input, crashes and reruns: clear errors, nothing lost, nothing silently wrong."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fer_lightning.commands.train import train
+from fer_lightning.model.module import ExpressionClassifier
+from tests.conftest import FAST
+from tests.helpers import run_cli
+
+pytestmark = pytest.mark.slow
+
+GOOD_ROW = "0," + " ".join(["128"] * 2304) + ",Training"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("emotion,pixels,Usage\n" + GOOD_ROW + "\n" + "9," + " ".join(["1"] * 2304) + ",Training\n", "line 3"),
+        ("emotion,pixels,Usage\n" + GOOD_ROW + "\n" + "0," + " ".join(["1"] * 2000) + ",Training\n", "line 3"),
+        ("", "empty"),
+    ],
+)
+def test_bad_csv_stops_training_with_one_line(tmp_path, content, expected):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(content)
+    result = run_cli("fer_lightning.train", "data=fer2013", f"data.path={bad}", "data.cache_dir=null",
+                     f"paths.log_dir={tmp_path / 'out'}", "print_config=false", timeout=120)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip() and "Warning" not in line]
+    assert len(lines) == 1, result.stderr
+    assert str(bad) in lines[0] and expected in lines[0].lower()
+    assert "Traceback" not in result.stderr
+    metrics = json.loads(next((tmp_path / "out").rglob("metrics.json")).read_text())
+    assert metrics["status"] == "failed" and str(bad) in metrics["error"]
+
+
+def test_unwritable_output_directory_fails_before_training(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    result = run_cli("fer_lightning.train", *FAST, f"paths.log_dir={blocker}/outputs", timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ") and str(blocker) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_best_checkpoint(train_config, tmp_path, monkeypatch):
+    train(train_config("trainer.max_epochs=1"))
+    run = tmp_path / "run"
+    best = run / "checkpoints" / "best.ckpt"
+    before = best.read_bytes()
+    metrics = json.loads((run / "metrics.json").read_text())
+    metrics["status"] = "running"  # as if killed, so the next call resumes
+    (run / "metrics.json").write_text(json.dumps(metrics))
+
+    original = ExpressionClassifier.loss
+    monkeypatch.setattr(ExpressionClassifier, "loss", lambda self, logits, target: original(self, logits, target) * float("nan"))
+    with pytest.raises(SystemExit) as exit_info:
+        train(train_config("trainer.max_epochs=2"))
+    assert exit_info.value.code == 2
+    failed = json.loads((run / "metrics.json").read_text())
+    assert failed["status"] == "failed" and "loss is nan" in failed["error"]
+    assert best.read_bytes() == before
+
+
+def test_same_seed_same_config_gives_identical_metrics(tmp_path):
+    from tests.conftest import compose_config
+
+    results = []
+    for attempt in ("first", "second"):
+        cfg = compose_config([*FAST, f"paths.log_dir={tmp_path}", "trainer.max_epochs=2"],
+                             output_dir=tmp_path / attempt)
+        train(cfg)
+        results.append(json.loads((tmp_path / attempt / "metrics.json").read_text()))
+    for key in ("best_val_acc", "best_epoch", "test_acc"):
+        assert results[0][key] == results[1][key]
+
+
+def test_failing_job_does_not_stop_the_sweep(tmp_path):
+    result = run_cli("fer_lightning.train", "-m", "model.dropout=0.3,1.0", *FAST,
+                     "data.synthetic.train=128", "data.synthetic.val=64", "data.synthetic.test=0",
+                     f"paths.log_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    statuses = {p.parent.name: json.loads(p.read_text())["status"]
+                for p in tmp_path.glob("multiruns/default/*/*/metrics.json")}
+    assert statuses == {"model.dropout=0.3": "completed", "model.dropout=1.0": "failed"}
