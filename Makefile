@@ -24,9 +24,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	touch $@
 
-## Train the report's CNN on the embedded synthetic faces (extra Hydra overrides: ARGS="...").
+## Train the report's CNN on the built-in synthetic faces (extra Hydra overrides: ARGS="...").
 train: setup
-	$(BIN)/python -m fer_lightning.train $(ARGS)
+	$(BIN)/python -m fer_lightning.train experiment=quickstart $(ARGS)
 
 ## The whole test suite (CI runs exactly this).
 test: setup
@@ -39,6 +39,15 @@ test-fast: setup
 ## A sweep over the dropout peak and width variants (a Hydra multirun).
 sweep: setup
 	$(BIN)/python -m fer_lightning.train -m model.dropout=0.3,0.5,0.7 model/width=narrow,report $(ARGS)
+
+## Every run of a sweep, best first (SWEEP=<multirun dir>; empty: the latest sweep).
+leaderboard: setup
+	$(BIN)/python -m fer_lightning.leaderboard $(SWEEP) $(ARGS)
+
+## Average the TOP_K best runs of SWEEP (by validation accuracy) into SWEEP/ensemble.ckpt;
+## ARGS=--greedy adds runs only while validation accuracy improves.
+ensemble: setup
+	$(BIN)/python -m fer_lightning.ensemble $(SWEEP) --top-k $(TOP_K) $(ARGS)
 
 tensorboard: setup
 	$(BIN)/tensorboard --logdir outputs

@@ -87,3 +87,57 @@ def test_failing_job_does_not_stop_the_sweep(tmp_path):
     statuses = {p.parent.name: json.loads(p.read_text())["status"]
                 for p in tmp_path.glob("multiruns/default/*/*/metrics.json")}
     assert statuses == {"model.dropout=0.3": "completed", "model.dropout=1.0": "failed"}
+
+
+class CrashAtEpoch:
+    """A callback that kills training at the start of an epoch, after earlier checkpoints exist."""
+
+    def __new__(cls, epoch: int):
+        import pytorch_lightning as pl
+
+        class _Crash(pl.Callback):
+            def on_train_epoch_start(self, trainer, module):
+                if trainer.current_epoch == epoch:
+                    raise RuntimeError("simulated crash")
+
+        return _Crash()
+
+
+def test_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path):
+    import torch
+
+    from tests.conftest import compose_config
+
+    common = [*FAST, f"paths.log_dir={tmp_path}", "trainer.max_epochs=3", "augmentation=strong"]
+    train(compose_config(common, output_dir=tmp_path / "straight"))
+
+    crash = ["+callbacks.crash._target_=tests.test_reliability.CrashAtEpoch", "+callbacks.crash.epoch=2"]
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(compose_config(common + crash, output_dir=tmp_path / "resumed"))
+    assert json.loads((tmp_path / "resumed" / "metrics.json").read_text())["status"] == "failed"
+    train(compose_config(common, output_dir=tmp_path / "resumed"))
+
+    straight, resumed = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("straight", "resumed"))
+    assert resumed["status"] == "completed" and resumed["epochs_completed"] == 3
+    for key in ("best_val_acc", "best_epoch", "test_acc"):
+        assert straight[key] == resumed[key], key
+    weights = [torch.load(tmp_path / d / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+               for d in ("straight", "resumed")]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_truncated_last_checkpoint_is_kept_aside_not_loaded(tmp_path):
+    from fer_lightning.commands.run_directory import RunDirectory
+
+    run = RunDirectory(tmp_path)
+    run.checkpoint_dir.mkdir(parents=True)
+    import torch
+
+    torch.save({"x": torch.zeros(1000)}, run.checkpoint_dir / "last.ckpt")
+    data = (run.checkpoint_dir / "last.ckpt").read_bytes()
+    run.write_metrics(status="running")
+    assert run.resume_checkpoint() == run.checkpoint_dir / "last.ckpt"
+    (run.checkpoint_dir / "last.ckpt").write_bytes(data[: len(data) // 2])  # killed mid-write
+    assert run.resume_checkpoint() is None
+    kept = list(run.checkpoint_dir.glob("last.ckpt.broken-*"))
+    assert len(kept) == 1 and kept[0].read_bytes() == data[: len(data) // 2]

@@ -26,7 +26,7 @@ from tests.test_evaluate_predict import run_hydra_entry
 
 pytestmark = pytest.mark.slow
 
-SWEEP_DATA = ["data.synthetic.train=256", "data.synthetic.val=128", "data.synthetic.test=64"]
+SWEEP_DATA = ["data.synthetic.train=128", "data.synthetic.val=64", "data.synthetic.test=32"]
 
 
 @pytest.fixture(scope="module")
@@ -56,14 +56,14 @@ def test_sweep_leaderboard_ensemble_evaluate_predict_export(sweep, tmp_path, mon
         # Re-measured on the same validation faces (training may have used bf16 autocast).
         assert member["val_acc"] == pytest.approx(run["best_val_acc"], abs=0.05)
         assert member["test_acc"] is not None and member["weight"] == 0.5
-    assert summary["ensemble"]["num_test"] == 64 and summary["ensemble"]["test_acc"] is not None
+    assert summary["ensemble"]["num_test"] == 32 and summary["ensemble"]["test_acc"] is not None
     assert "Ensemble of 2" in capsys.readouterr().out
 
     # Evaluate the ensemble on the data it was built on (the sweep's path holds '=' and ',').
     artifact = sweep / "ensemble.ckpt"
     run_hydra_entry(evaluate.main, monkeypatch, f"ckpt_path={artifact}", "tta=none")
     evaluation = json.loads((sweep / "eval.json").read_text())
-    assert evaluation["kind"] == "ensemble" and evaluation["members"] == 2 and evaluation["num_images"] == 64
+    assert evaluation["kind"] == "ensemble" and evaluation["members"] == 2 and evaluation["num_images"] == 32
     assert evaluation["accuracy"] == pytest.approx(summary["ensemble"]["test_acc"])
 
     # Predict a homework test CSV -> submission.

@@ -79,7 +79,7 @@ def confused_pairs(counts: np.ndarray, class_names: Sequence[str], top: int = 3)
     pairs = []
     for flat in order[:top]:
         t, p = np.unravel_index(flat, shares.shape)
-        if counts[t, p] == 0:
+        if shares[t, p] == 0:  # the rest are correct predictions or pairs that never happen
             break
         pairs.append(ConfusedPair(class_names[t], class_names[p], int(counts[t, p]), int(totals[t])))
     return pairs
@@ -205,6 +205,8 @@ def feature_maps_figure(
 # ------------------------------------------------------------------------------------- history
 def history_figure(history: Mapping[str, Sequence[tuple[float, float]]]) -> Figure:
     """Accuracy and loss per epoch, train against validation. ``history``: tag -> [(epoch, value)]."""
+    from matplotlib.ticker import MaxNLocator
+
     figure = new_figure(10.0, 3.8)
     panels = figure.subplots(1, 2, squeeze=False)[0]
     for axes, quantity in zip(panels, ("acc", "loss")):
@@ -214,6 +216,7 @@ def history_figure(history: Mapping[str, Sequence[tuple[float, float]]]) -> Figu
                 epochs, values = zip(*points)
                 axes.plot(epochs, values, style, markersize=3, label=stage)
         axes.set_xlabel("epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.set_ylabel("accuracy" if quantity == "acc" else "cross-entropy loss")
         axes.set_title("accuracy" if quantity == "acc" else "loss")
         axes.grid(alpha=0.3)

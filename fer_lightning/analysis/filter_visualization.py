@@ -126,5 +126,6 @@ def feature_maps(net: nn.Module, layer: nn.Module, image: torch.Tensor, filters:
     """The chosen filters' output maps ``(F, h, w)`` at ``layer`` for one ``(1, H, W)`` image."""
     with gradient_mode(net) as model, torch.no_grad():
         device = next(model.parameters()).device
-        response = layer_output(model, counterpart(net, model, layer), image[None].to(device=device, dtype=torch.float32))
+        batch = image[None].to(device=device, dtype=torch.float32)
+        response = layer_output(model, counterpart(net, model, layer), batch)
         return response[0, list(filters)].float().cpu()

@@ -24,6 +24,9 @@ figure { margin: 1rem 0; } figure img { max-width: 100%; } figcaption { color: #
 """
 
 
+NUMBER = ' class="number"'
+
+
 @dataclass(frozen=True)
 class ReportFigure:
     filename: str  # the PNG's name in the report folder
@@ -52,17 +55,18 @@ def code_block(text: str) -> str:
     return f"<pre>{html.escape(text)}</pre>"
 
 
-def table(header: Sequence[str], rows: Sequence[Sequence[object]], numeric: Sequence[int] = ()) -> str:
-    """An HTML table; columns whose index is in ``numeric`` are right-aligned."""
-    head = "".join(f"<th>{html.escape(str(cell))}</th>" for cell in header)
+def table(header: Sequence[str] | None, rows: Sequence[Sequence[object]], numeric: Sequence[int] = ()) -> str:
+    """An HTML table (no header row when ``header`` is None); ``numeric`` columns are right-aligned."""
+    head = ""
+    if header:
+        head = "<thead><tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in header) + "</tr></thead>"
     body = []
     for row in rows:
         cells = "".join(
-            f'<td class="number">{html.escape(str(cell))}</td>' if i in numeric else f"<td>{html.escape(str(cell))}</td>"
-            for i, cell in enumerate(row)
+            f"<td{NUMBER if i in numeric else ''}>{html.escape(str(cell))}</td>" for i, cell in enumerate(row)
         )
         body.append(f"<tr>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f"<table>{head}<tbody>{''.join(body)}</tbody></table>"
 
 
 def _figure_html(figure: ReportFigure, embed: bool) -> str:

@@ -13,6 +13,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 
+from fer_lightning.analysis.figures import figure_to_array
 from fer_lightning.classes import CLASS_NAMES
 from fer_lightning.errors import ConfigError
 
@@ -116,8 +117,6 @@ class FigureCallback(pl.Callback):
 
     # --------------------------------------------------------------- where
     def log_figure(self, trainer: pl.Trainer, tag: str, figure: Figure) -> None:
-        from fer_lightning.analysis.figures import figure_to_array
-
         pixels = figure_to_array(figure)
         for writer in self.writers(trainer):
             writer.add_image(tag, pixels, trainer.global_step, dataformats="HWC")

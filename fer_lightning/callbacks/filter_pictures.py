@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 import pytorch_lightning as pl
@@ -12,8 +11,6 @@ from fer_lightning.analysis.figures import feature_maps_figure, filters_figure
 from fer_lightning.analysis.filter_visualization import choose_filters, feature_maps, maximize_filters
 from fer_lightning.callbacks.base import FigureCallback, dataset_images, validation_dataset
 from fer_lightning.errors import ConfigError
-
-log = logging.getLogger(__name__)
 
 
 class FilterPicturesCallback(FigureCallback):

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -19,6 +19,9 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from fer_lightning.errors import ConfigError, FerError
+
+if TYPE_CHECKING:
+    from fer_lightning.model.checkpoint import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +181,7 @@ def classification_metrics(probabilities: np.ndarray, labels: np.ndarray,
 
 
 # ---------------------------------------------------------------------------------- command
-def stored_data_config(predictor, checkpoint: Path) -> dict[str, Any]:
+def stored_data_config(predictor: Predictor, checkpoint: Path) -> dict[str, Any]:
     """The data a checkpoint was trained on: kept inside an ensemble file, or the run's config
     two levels above checkpoints/best.ckpt."""
     if predictor.data is not None:
@@ -192,7 +195,7 @@ def stored_data_config(predictor, checkpoint: Path) -> dict[str, Any]:
     return run_data_config(run_dir)
 
 
-def evaluation_images(cfg: DictConfig, predictor, checkpoint: Path) -> LabelledImages:
+def evaluation_images(cfg: DictConfig, predictor: Predictor, checkpoint: Path) -> LabelledImages:
     given = OmegaConf.to_container(cfg.data, resolve=True) if cfg.get("data") else {}
     chosen = given if "_target_" in given else None  # data=<group> on the command line
     test_path = given.get("test_path")

@@ -12,13 +12,16 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from omegaconf import DictConfig
 
 from fer_lightning.commands.evaluate import check_tta, predict_probabilities
 from fer_lightning.errors import ConfigError, DataFormatError
+
+if TYPE_CHECKING:
+    from fer_lightning.model.checkpoint import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +44,7 @@ def detect_option(value: Any) -> bool | None:
 
 
 # ---------------------------------------------------------------------------------- CSV input
-def predict_table(predictor, source: Path, output: Path, batch_size: int, tta: str) -> int:
+def predict_table(predictor: Predictor, source: Path, output: Path, batch_size: int, tta: str) -> int:
     """A test CSV -> ``id,label`` (ids from the file: the homework id column, else row numbers)."""
     from fer_lightning.data.readers import read_all_rows
 
@@ -107,7 +110,7 @@ def write_image_results(results: list[ImageResult], class_names: tuple[str, ...]
                 writer.writerow([result.file, face["face"], *face["box"], face["label"], *probabilities, ""])
 
 
-def predict_images(predictor, source: Path, output: Path, cfg: DictConfig) -> list[ImageResult]:
+def predict_images(predictor: Predictor, source: Path, output: Path, cfg: DictConfig) -> list[ImageResult]:
     from fer_lightning.data.faces import annotate, list_images, read_color_image
 
     if output.suffix.lower() not in IMAGE_OUTPUT_SUFFIXES:

@@ -87,6 +87,8 @@ def read_history(log_dir: Path, tags: Sequence[str] = HISTORY_TAGS) -> dict[str,
     """tag -> [(epoch, value)] from the TensorBoard event files in ``log_dir`` (a resumed run's too)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+    logging.getLogger("tensorboard").setLevel(logging.WARNING)  # one line per event file otherwise
+
     if not log_dir.is_dir() or not any(log_dir.glob("events.out.tfevents.*")):
         return {}
     accumulator = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
@@ -152,7 +154,7 @@ def overview_section(run: FinishedRun, checkpoint: Path) -> Any:
         ("checkpoint", str(checkpoint)),
         ("overrides", " ".join(m.get("overrides") or []) or "(defaults)"),
     ]
-    return Section("overview", "Overview", [table(("", ""), rows)])
+    return Section("overview", "Overview", [table(None, rows)])
 
 
 def model_section(net: torch.nn.Module) -> Any:
@@ -198,7 +200,8 @@ def confusion_section(counts: np.ndarray, names: Sequence[str], split: str, top:
     return Section("confusion", "Confusion matrix", [
         paragraph(f"{split} split: {total} images, accuracy {accuracy:.2%}. Rows: true class; "
                   "each row sums to 1."),
-        _figure("confusion_matrix.png", confusion_matrix_figure(counts, names, f"{split} split, accuracy {accuracy:.1%}")),
+        _figure("confusion_matrix.png",
+                confusion_matrix_figure(counts, names, f"{split} split, accuracy {accuracy:.1%}")),
         paragraph("Most confused pairs:" if pairs else "No image was misclassified."),
         bullet_list([pair.sentence() + "." for pair in pairs]),
         table(("Class", "Images", "Recall", "Most often mistaken for"), per_class, numeric=(1, 2)),

@@ -8,14 +8,18 @@ and ``retrain=true`` archives the old results instead of overwriting them.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import socket
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
 from fer_lightning.errors import FerError
+
+log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
 LOCK_FILE = "run.lock"
@@ -61,8 +65,25 @@ class RunDirectory:
         return self.read_metrics().get("status", "new")
 
     def resume_checkpoint(self) -> Path | None:
+        """checkpoints/last.ckpt of an unfinished run, if it is intact.
+
+        A process killed while writing it leaves a truncated file: that one is kept aside as
+        last.ckpt.broken-<time> (never deleted) and the run starts over.
+        """
         last = self.checkpoint_dir / "last.ckpt"
-        return last if last.is_file() and self.status != "completed" else None
+        if not last.is_file() or self.status == "completed":
+            return None
+        try:
+            with zipfile.ZipFile(last) as archive:
+                intact = archive.testzip() is None
+        except (zipfile.BadZipFile, OSError):
+            intact = False
+        if intact:
+            return last
+        aside = last.with_name(f"last.ckpt.broken-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(last, aside)
+        log.warning("%s is truncated (kept as %s); training starts over", last, aside.name)
+        return None
 
     def write_metrics(self, **values: Any) -> dict[str, Any]:
         """Merge ``values`` into metrics.json (atomically) and return the result."""

@@ -15,11 +15,12 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, WeightedRandomSampler
+from torch.utils.data import DataLoader
 
 from fer_lightning.classes import NUM_CLASSES
 from fer_lightning.data.augmentation import build_transform
 from fer_lightning.data.datasets import ImageArrayDataset
+from fer_lightning.data.epoch_sampler import EpochSeededSampler
 from fer_lightning.data.splits import stratified_split
 from fer_lightning.errors import ConfigError
 
@@ -153,19 +154,28 @@ class FERDataModule(pl.LightningDataModule):
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
             drop_last=False,
+            # Its own generator: creating an iterator then draws no number from torch's global
+            # stream, which seeds dropout (see ExpressionClassifier.on_train_epoch_start).
+            generator=torch.Generator().manual_seed(self.seed),
         )
+
+    def _current_epoch(self) -> int:
+        trainer = getattr(self, "trainer", None)
+        return int(trainer.current_epoch) if trainer is not None else 0
 
     def train_dataloader(self) -> DataLoader:
         split = self.splits["train"]
-        dataset = ImageArrayDataset(split.images, split.labels, build_transform(self.augmentation.get("train"), seed=self.seed))
-        sampler = None
+        transform = build_transform(self.augmentation.get("train"), seed=self.seed)
+        dataset = ImageArrayDataset(split.images, split.labels, transform)
+        weights = None
         if self.sampler == "balanced":
             counts = np.bincount(split.labels, minlength=NUM_CLASSES).astype(np.float64)
-            weights = 1.0 / np.maximum(counts, 1)[split.labels]
-            sampler = WeightedRandomSampler(torch.as_tensor(weights), num_samples=len(weights), replacement=True)
+            weights = torch.as_tensor(1.0 / np.maximum(counts, 1)[split.labels])
         elif self.sampler not in (None, "none"):
             raise ConfigError(f"data.sampler={self.sampler!r}: allowed values are null, balanced")
-        return self._loader(dataset, self.batch_size, shuffle=True, sampler=sampler)
+        reseed = getattr(transform, "set_random_seed", None)
+        sampler = EpochSeededSampler(len(dataset), self.seed, self._current_epoch, weights, on_epoch=reseed)
+        return self._loader(dataset, self.batch_size, shuffle=False, sampler=sampler)
 
     def _eval_loader(self, name: str) -> DataLoader:
         split = self.splits[name]

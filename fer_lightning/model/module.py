@@ -63,6 +63,7 @@ class ExpressionClassifier(pl.LightningModule):
         channels_last: bool = False,
         compile: bool = False,
         class_names: Sequence[str] = CLASS_NAMES,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         args = {k: plain(v) for k, v in locals().items() if k not in ("self", "__class__")}
@@ -143,6 +144,12 @@ class ExpressionClassifier(pl.LightningModule):
     def predict_step(self, batch, batch_idx):
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
         return torch.softmax(self(images).float(), dim=1)
+
+    def on_train_epoch_start(self) -> None:
+        # Dropout draws depend on (seed, epoch) only, so a resumed epoch repeats exactly.
+        from fer_lightning.data.epoch_sampler import epoch_seed
+
+        torch.manual_seed(epoch_seed(self.hparams.seed, self.current_epoch) + 1)
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:

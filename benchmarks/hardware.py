@@ -1,0 +1,67 @@
+"""What the benchmark ran on: the CPU, its theoretical fp32 peak, and how busy the machine was."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+# fp32 FLOP per cycle per core: two FMA pipes x vector lanes x 2 (a fused multiply-add is 2 FLOP).
+FLOP_PER_CYCLE = (("avx512f", 64), ("avx2", 32), ("avx", 16), ("sse2", 8))
+
+
+def cpuinfo_fields(text: str | None = None) -> dict[str, str]:
+    """The first processor's ``key: value`` fields of /proc/cpuinfo (empty where there is none)."""
+    if text is None:
+        try:
+            text = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return {}
+    fields: dict[str, str] = {}
+    for line in text.split("\n\n")[0].splitlines():
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    return fields
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def flop_per_cycle(flags: set[str]) -> int:
+    """AVX2 alone (without FMA) issues separate multiplies and adds: half the FMA rate."""
+    for flag, flops in FLOP_PER_CYCLE:
+        if flag in flags:
+            if flag == "avx2" and "fma" not in flags:
+                return flops // 2
+            return flops
+    return 4
+
+
+def cpu_description(text: str | None = None) -> dict:
+    """Model, cores, clock, SIMD flags and fp32 peak GFLOP/s (cores x GHz x FLOP/cycle)."""
+    fields = cpuinfo_fields(text)
+    flags = set(fields.get("flags", "").split())
+    cores = usable_cores()
+    mhz = float(fields.get("cpu MHz", "0") or 0)
+    per_cycle = flop_per_cycle(flags)
+    simd = [f for f in ("avx512f", "avx512_bf16", "amx_bf16", "avx2", "fma", "f16c") if f in flags]
+    return {
+        "model": fields.get("model name", platform.processor() or platform.machine()),
+        "cores": cores,
+        "ghz": round(mhz / 1000, 3),
+        "simd_flags": simd,
+        "fp32_flop_per_cycle_per_core": per_cycle,
+        "peak_gflops_fp32": round(cores * mhz / 1000 * per_cycle, 1),
+        "native_bf16": "avx512_bf16" in flags or "amx_bf16" in flags,
+    }
+
+
+def load_average() -> list[float]:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return [0.0, 0.0, 0.0]

@@ -1,0 +1,50 @@
+"""Checkpoints are loaded weights-only and refused with a clear message when they do not fit."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fer_lightning.errors import CheckpointError
+from fer_lightning.model.checkpoint import load_classifier
+from fer_lightning.model.module import ExpressionClassifier
+
+NARROW = {"channels": [8, 16, 32, 64, 128, 256, 256], "hidden": [32, 16]}
+
+
+def save_like_training(path, module: ExpressionClassifier) -> None:
+    checkpoint = {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}
+    module.on_save_checkpoint(checkpoint)
+    torch.save(checkpoint, path)
+
+
+def test_round_trip_gives_the_same_predictions(tmp_path):
+    module = ExpressionClassifier(**NARROW).eval()
+    save_like_training(tmp_path / "m.ckpt", module)
+    loaded = load_classifier(tmp_path / "m.ckpt")
+    x = torch.rand(4, 1, 48, 48)
+    assert torch.equal(module(x), loaded(x))
+
+
+def test_checkpoint_of_a_different_width_is_refused(tmp_path):
+    module = ExpressionClassifier(**NARROW)
+    checkpoint = {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}
+    module.on_save_checkpoint(checkpoint)
+    checkpoint["hyper_parameters"]["channels"] = [16, 32, 64, 128, 256, 512, 512]  # says report width
+    torch.save(checkpoint, tmp_path / "mismatch.ckpt")
+    with pytest.raises(CheckpointError, match="weights do not fit"):
+        load_classifier(tmp_path / "mismatch.ckpt")
+
+
+@pytest.mark.parametrize("content", [b"", b"hello, not a checkpoint", b"PK\x03\x04broken zip"])
+def test_files_that_are_not_checkpoints_are_refused(tmp_path, content):
+    path = tmp_path / "x.ckpt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=str(path)):
+        load_classifier(path)
+
+
+def test_a_tensor_file_is_not_a_project_checkpoint(tmp_path):
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a model checkpoint of this project"):
+        load_classifier(tmp_path / "other.pt")
