@@ -38,15 +38,18 @@ class ConfusionMatrixCallback(FigureCallback):
         self.class_names = class_names(pl_module)
         self.metric = MulticlassConfusionMatrix(num_classes=len(self.class_names))
 
-    def _keep_logits(self, module: torch.nn.Module, inputs: Any, output: torch.Tensor) -> None:
-        self._logits = output.detach()
+    def _keep_logits(self, module: torch.nn.Module, inputs: Any, output: Any) -> None:
+        if isinstance(output, torch.Tensor):
+            self._logits = output.detach()
 
     def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self.due_after_validation(trainer) or self.metric is None:
             return
         self.metric.reset()
         self.metric.to(pl_module.device)
-        self._hook = pl_module.register_forward_hook(self._keep_logits)
+        # Hook the network, not the LightningModule: under DDP, Lightning routes validation_step
+        # through the module's forward, whose hook would then see the step's output (None).
+        self._hook = getattr(pl_module, "net", pl_module).register_forward_hook(self._keep_logits)
 
     def on_validation_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,

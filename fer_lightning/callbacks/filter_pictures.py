@@ -24,7 +24,7 @@ class FilterPicturesCallback(FigureCallback):
         self,
         layer: int = -1,
         filters: int | Sequence[int] = 16,
-        steps: int = 40,
+        steps: int = 32,
         lr: float = 0.05,
         decay: float = 0.01,
         blur_every: int = 4,
