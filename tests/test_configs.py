@@ -42,10 +42,13 @@ def test_option_composes_and_builds(group, option, tmp_path):
     if cfg.data.source == "file":
         cfg.data.path = str(tmp_path)  # experiments name FER2013, which a checkout need not have
     check_train_config(cfg)
-    model = instantiate(cfg.model)
-    assert model.net(__import__("torch").rand(2, 1, 48, 48)).shape == (2, 7)
-    datamodule = instantiate(cfg.data)
-    assert datamodule.batch_size == cfg.data.batch_size
+    # Building a network takes a second; do it where the option can change it.
+    if group.startswith("model") or group == "experiment":
+        model = instantiate(cfg.model)
+        assert model.net(__import__("torch").rand(2, 1, 48, 48)).shape == (2, 7)
+    if group in ("data", "experiment"):
+        datamodule = instantiate(cfg.data)
+        assert datamodule.batch_size == cfg.data.batch_size
     assert cfg.trainer._target_ == "pytorch_lightning.Trainer"
     if group == "augmentation":
         from fer_lightning.data.augmentation import build_transform
