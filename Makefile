@@ -49,6 +49,14 @@ leaderboard: setup
 ensemble: setup
 	$(BIN)/python -m fer_lightning.ensemble $(SWEEP) --top-k $(TOP_K) $(ARGS)
 
+## The HTML report of a finished run (RUN=outputs/runs/<name>/<overrides>): RUN/report/index.html + PNGs.
+report: setup
+	$(BIN)/python -m fer_lightning.report run_dir="$(RUN)" $(ARGS)
+
+## Speed benchmarks: prints the tables and writes benchmarks/results/<host>-<date>.json.
+bench: setup
+	$(BIN)/python -m benchmarks.run_all $(ARGS)
+
 tensorboard: setup
 	$(BIN)/tensorboard --logdir outputs
 

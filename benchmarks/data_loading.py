@@ -54,7 +54,7 @@ def run(sizes: Sizes, context: dict[str, Any]) -> dict[str, Any]:
         ("preset", "augmentation", "{}"),
         ("workers", "workers", "{}"),
         ("images_per_s", "images/s", "{:,.0f}"),
-        ("headroom", "loader / training rate", "{:.1f}x"),
+        ("headroom", "loader / training rate", "{:,.0f}x"),
         ("bottleneck", "bottleneck?", "{}"),
         ("vs_no_augmentation", "vs training without augmentation", "{:.2f}x"),
     ]

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 
 # FER2013's Training usage: the size the scaling figure extrapolates to.
 FER2013_TRAIN_IMAGES = 28_709
+# A network whose step takes milliseconds: what is left of a step's time is the loop's own cost.
+TINY_NETWORK = ("model.channels=[4,4,8,8,8,8,8]", "model.hidden=[16,8]")
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,8 @@ class Sizes:
     warmup: int = 2
     train_steps: int = 12
     repeats: int = 3
+    # Then both loops again on TINY_NETWORK, to isolate the per-step overhead (0: skip).
+    overhead_steps: int = 30
     # Figure 2: each speed option, steps after warm-up (compile gets the same after its compile step).
     option_steps: int = 6
     compile: bool = True
@@ -32,6 +36,7 @@ class Sizes:
     # Figure 4: the default synthetic data sizes (None) or tiny ones for the start-up run.
     startup_synthetic: tuple[int, int, int] | None = None
     startup_runs: int = 2  # 1 = one run under -X importtime (timing includes its overhead)
+    startup_overrides: tuple[str, ...] = ()  # extra overrides of the timed training command
     # Figure 5
     latency_repeats: int = 50
     inference_batch_size: int = 256
@@ -61,11 +66,12 @@ FULL = Sizes()
 QUICK = Sizes(
     quick=True,
     width="narrow",
-    model_overrides=("model.channels=[4,4,8,8,8,8,8]", "model.hidden=[16,8]"),
+    model_overrides=TINY_NETWORK,
     batch_size=16,
     warmup=1,
     train_steps=2,
     repeats=1,
+    overhead_steps=0,  # the quick network is already the tiny one
     option_steps=1,
     compile=False,
     bf16_batch_size=4,
@@ -75,6 +81,7 @@ QUICK = Sizes(
     loader_workers=(0, 1),
     startup_synthetic=(64, 32, 0),
     startup_runs=1,
+    startup_overrides=("logger=none", "callbacks.model_checkpoint=null"),
     latency_repeats=3,
     inference_batch_size=16,
     throughput_repeats=1,

@@ -140,11 +140,27 @@ def imported_via(records: list[tuple[int, str, float]], package: str) -> str:
     return importer if outermost in (None, importer) else f"{importer} (from {outermost})"
 
 
+def synthetic_cost(sizes: Sizes, sample: int = 200) -> tuple[int, float]:
+    """(faces the timed run draws, seconds per face): ``sample`` faces timed in this process."""
+    from benchmarks.workload import compose_train_config
+    from fer_lightning.data.synthetic import generate_synthetic_faces
+
+    if sizes.startup_synthetic is None:
+        counts = compose_train_config([]).data.synthetic
+        faces = int(counts.train) + int(counts.val) + int(counts.test)
+    else:
+        faces = sum(sizes.startup_synthetic)
+    sample = min(sample, max(faces, 1))
+    started = time.perf_counter()
+    generate_synthetic_faces(sample, seed=12345)
+    return faces, (time.perf_counter() - started) / sample
+
+
 def run(sizes: Sizes, context: dict[str, Any]) -> dict[str, Any]:
     interpreter = python_seconds("pass", repeats=2)
     entry_seconds, at_entry = entry_import()
     entry = interpreter + entry_seconds
-    model = sizes.model_overrides
+    model = [*sizes.model_overrides, *sizes.startup_overrides]
     if sizes.startup_runs >= 2:
         marks, _ = timed_train_run(sizes.startup_synthetic, importtime=False, overrides=model)
         # Tiny data: only this run's imports matter.
@@ -162,26 +178,33 @@ def run(sizes: Sizes, context: dict[str, Any]) -> dict[str, Any]:
         ("+ trainer set-up: fit starts", marks["fit_start"]),
         ("first training step starts", marks["first_step_start"]),
         ("first training step ends", marks["first_step_end"]),
-        ("process exits (trainer.max_steps=1, checkpoint written)", marks["process_exit"]),
+        ("process exits (after the step: checkpoint, logger, teardown)", marks["process_exit"]),
     ]
     rows = []
     previous = 0.0
     for label, at in phases:
         rows.append({"phase": label, "seconds_after_launch": at, "phase_seconds": at - previous})
         previous = at
+    faces, seconds_per_face = synthetic_cost(sizes)
+    rows.insert(3, {"phase": f"  of which drawing {faces:,} synthetic faces (estimated)",
+                    "phase_seconds": faces * seconds_per_face})
     top = sorted(costs.items(), key=lambda item: -item[1])[:10]
     for package, seconds in top:
         rows.append({"phase": f"import {package}", "import_seconds": seconds,
                      "when": "at entry" if package in at_entry else "after the command line is parsed",
                      "via": imported_via(records, package)})
     never = sorted(set(HEAVY) - imported)
-    synthetic = sizes.startup_synthetic or "config default (train 4000, val 800, test 800)"
+    if sizes.startup_synthetic is None:
+        synthetic = f"the config's default ({faces:,} faces over train, val and test)"
+    else:
+        synthetic = "train/val/test " + "/".join(str(n) for n in sizes.startup_synthetic)
+    settings = " ".join(sizes.startup_overrides) or "TensorBoard logger on"
+    imports = ("Timed without -X importtime; import costs from a second run under -X importtime "
+               "(self time summed per top-level package)." if sizes.startup_runs >= 2 else
+               "One run under -X importtime: its timings include the profiler's overhead.")
     notes = [
-        f"Data: synthetic faces, {synthetic}; callbacks=none, TensorBoard logger on, trainer.max_steps=1, "
-        "no validation. " + ("Timed without -X importtime; import costs from a second run under "
-                             "-X importtime (self time summed per top-level package)."
-                             if sizes.startup_runs >= 2 else
-                             "One run under -X importtime: its timings include the profiler's overhead."),
+        f"Data: synthetic faces, {synthetic}; callbacks=none, {settings}, +trainer.max_steps=1, "
+        f"no validation. {imports}",
         "Imported only after Hydra parsed the command line: "
         + (", ".join(sorted(imported & set(HEAVY) - at_entry)) or "none")
         + ". Never imported by training: " + (", ".join(never) or "none") + ".",

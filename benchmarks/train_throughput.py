@@ -1,16 +1,25 @@
 """Figure 1 (+ the fraction of peak of figure 2): the project's training path against a plain
-PyTorch loop, same network, batch, optimizer and precision, alternating, several repeats."""
+PyTorch loop, same network, batch, optimizer and precision, alternating, several repeats.
+
+Both loops then run once more on a tiny network whose step takes milliseconds: what is left is
+the loop's own per-step cost, which the large network's timing noise would hide.
+"""
 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from typing import Any
 
 from benchmarks.report import figure
-from benchmarks.sizes import Sizes
-from benchmarks.workload import compose_train_config, faces, flops_per_image, net_from_config, plain_loop, project_fit
+from benchmarks.sizes import TINY_NETWORK, Sizes
+from benchmarks.workload import (
+    FitTiming, compose_train_config, faces, flops_per_image, net_from_config, plain_loop, project_fit,
+)
 
 TARGET_RATIO = 0.95
+SIDES = (("project", "project: Lightning Trainer + ExpressionClassifier + FERDataModule"),
+         ("plain", "plain PyTorch loop"))
 
 
 def base_overrides(sizes: Sizes) -> list[str]:
@@ -18,43 +27,41 @@ def base_overrides(sizes: Sizes) -> list[str]:
     return ["augmentation=none", *sizes.model(), f"data.batch_size={sizes.batch_size}", "data.num_workers=0"]
 
 
+def alternate(overrides: Sequence[str], sizes: Sizes, repeats: int, steps: int) -> dict[str, list[FitTiming]]:
+    """Both loops ``repeats`` times, taking turns at going first so a drifting machine favours neither."""
+    cfg = compose_train_config(overrides)
+    images, labels = faces(sizes.batch_size * (sizes.warmup + steps), sizes.unique_faces)
+    timings: dict[str, list[FitTiming]] = {"project": [], "plain": []}
+    for repeat in range(repeats):
+        for side in (("project", "plain") if repeat % 2 == 0 else ("plain", "project")):
+            if side == "project":
+                timings[side].append(project_fit(overrides, images, labels, sizes.warmup, steps))
+            else:
+                timings[side].append(plain_loop(cfg, images, labels, sizes.warmup, steps))
+    return timings
+
+
 def run(sizes: Sizes, context: dict[str, Any]) -> dict[str, Any]:
     overrides = base_overrides(sizes)
     cfg = compose_train_config(overrides)
-    batches = sizes.warmup + sizes.train_steps
-    images, labels = faces(sizes.batch_size * batches, sizes.unique_faces)
     trained_flops = flops_per_image(net_from_config(cfg.model), train=True)
     peak = context["cpu"]["peak_gflops_fp32"]
-
-    rates: dict[str, list[float]] = {"project": [], "plain": []}
-    for repeat in range(sizes.repeats):
-        # Alternate which side goes first, so a drifting machine does not favour either.
-        order = ("project", "plain") if repeat % 2 == 0 else ("plain", "project")
-        for side in order:
-            if side == "project":
-                timing = project_fit(overrides, images, labels, sizes.warmup, sizes.train_steps)
-            else:
-                timing = plain_loop(cfg, images, labels, sizes.warmup, sizes.train_steps)
-            rates[side].append(timing.images_per_second)
+    timings = alternate(overrides, sizes, sizes.repeats, sizes.train_steps)
+    rates = {side: [t.images_per_second for t in runs] for side, runs in timings.items()}
 
     rows = []
-    for side, label in (("project", "project: Lightning Trainer + ExpressionClassifier + FERDataModule"),
-                        ("plain", "plain PyTorch loop")):
+    for side, label in SIDES:
         rate = statistics.median(rates[side])
         gflops = rate * trained_flops / 1e9
         rows.append({
-            "loop": label,
-            "images_per_s": rate,
-            "min": min(rates[side]),
-            "max": max(rates[side]),
-            "gflops": gflops,
+            "loop": label, "network": sizes.width, "images_per_s": rate, "min": min(rates[side]),
+            "max": max(rates[side]), "ms_per_step": 1000 * sizes.batch_size / rate, "gflops": gflops,
             "peak_fraction": gflops / peak if peak else None,
         })
     paired = [p / q for p, q in zip(rates["project"], rates["plain"])]
     ratio = statistics.median(rates["project"]) / statistics.median(rates["plain"])
     context["train_images_per_s"] = statistics.median(rates["project"])
-    context["train_flops_per_image"] = trained_flops
-    summary = {
+    summary: dict[str, Any] = {
         "ratio_project_over_plain": ratio,
         "paired_ratios": paired,
         "target_ratio": TARGET_RATIO,
@@ -79,11 +86,27 @@ def run(sizes: Sizes, context: dict[str, Any]) -> dict[str, Any]:
         f"FlopCounterMode); peak = {context['cpu']['cores']} cores x {context['cpu']['ghz']} GHz x "
         f"{context['cpu']['fp32_flop_per_cycle_per_core']} FLOP/cycle = {peak} GFLOP/s.",
     ]
+
+    if sizes.overhead_steps:
+        tiny = alternate([*overrides, *TINY_NETWORK], sizes, sizes.repeats, sizes.overhead_steps)
+        step_ms = {side: statistics.median(1000 * t.seconds_per_step for t in runs) for side, runs in tiny.items()}
+        for side, label in SIDES:
+            rows.append({"loop": label, "network": "tiny (" + ", ".join(TINY_NETWORK) + ")",
+                         "images_per_s": sizes.batch_size / step_ms[side] * 1000, "ms_per_step": step_ms[side]})
+        overhead = step_ms["project"] - step_ms["plain"]
+        summary["overhead_ms_per_step"] = overhead
+        summary["tiny_ms_per_step"] = step_ms
+        notes.append(
+            f"Tiny-network rows: the same loops, {sizes.repeats} alternating repeats x {sizes.overhead_steps} "
+            f"steps; the project's own cost per step is {overhead:.1f} ms, "
+            f"{overhead / rows[0]['ms_per_step']:.1%} of a step of the {sizes.width} network.")
     columns = [
         ("loop", "training loop", "{}"),
+        ("network", "network", "{}"),
         ("images_per_s", "images/s (median)", "{:.1f}"),
         ("min", "min", "{:.1f}"),
         ("max", "max", "{:.1f}"),
+        ("ms_per_step", "ms/step", "{:.1f}"),
         ("gflops", "GFLOP/s", "{:.1f}"),
         ("peak_fraction", "of fp32 peak", "{:.0%}"),
     ]

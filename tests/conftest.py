@@ -28,6 +28,8 @@ FAST = [
     "model/width=narrow",
     "trainer.max_epochs=1",
     "callbacks.progress_bar=null",
+    "callbacks.saliency=null",
+    "callbacks.filter_pictures=null",
     "print_config=false",
 ]
 

@@ -37,7 +37,14 @@ def instantiate_named(group: DictConfig | None) -> list[Any]:
     """Instantiate every non-null entry of a callbacks/logger group."""
     if not group:
         return []
-    return [instantiate(conf) for conf in group.values() if conf is not None and "_target_" in conf]
+    from hydra.errors import InstantiationException
+
+    try:
+        return [instantiate(conf) for conf in group.values() if conf is not None and "_target_" in conf]
+    except InstantiationException as error:
+        if isinstance(error.__cause__, FerError):  # a callback's own config check: say it in one line
+            raise error.__cause__ from None
+        raise
 
 
 def hyperparameters(cfg: DictConfig) -> dict[str, Any]:
