@@ -7,8 +7,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from fer_lightning.commands.entry import run_entry
-from fer_lightning.evaluate import quote_path_overrides, run_task
+from fer_lightning.commands.entry import quote_path_overrides, run_entry, run_task
 from fer_lightning.paths import config_dir
 from fer_lightning.resolvers import register_resolvers
 

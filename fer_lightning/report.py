@@ -7,27 +7,11 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from fer_lightning.commands.entry import run_entry
+from fer_lightning.commands.entry import quote_path_overrides, run_entry
 from fer_lightning.paths import config_dir
 from fer_lightning.resolvers import register_resolvers
 
 register_resolvers()
-
-# Keys whose values are paths. Run directories are named after overrides ("lr=0.01,width=narrow"),
-# and Hydra's override grammar reads "=" and "," in a value as syntax unless the value is quoted.
-PATH_KEYS = ("run_dir", "output_dir", "checkpoint")
-
-
-def quote_path_overrides(args: list[str]) -> list[str]:
-    """``run_dir=a/b=c,d`` -> ``run_dir='a/b=c,d'``, so paths can be typed (or pasted) as they are."""
-    quoted = []
-    for arg in args:
-        key, sep, value = arg.partition("=")
-        if sep and key in PATH_KEYS and value and value[0] not in "'\"":
-            value = "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-        quoted.append(f"{key}{sep}{value}" if sep else arg)
-    return quoted
-
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="report")
 def hydra_main(cfg: DictConfig) -> None:

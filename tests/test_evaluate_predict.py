@@ -26,7 +26,7 @@ from fer_lightning.data.datamodule import FERDataModule
 from fer_lightning.data.faces import crop_face, find_faces, load_cascade
 from fer_lightning.data.synthetic import generate_synthetic_faces
 from fer_lightning.errors import CheckpointError, ConfigError, DataFormatError, FerError
-from fer_lightning.evaluate import quote_path_overrides
+from fer_lightning.commands.entry import quote_path_overrides
 from fer_lightning.model.checkpoint import load_predictor
 from tests.conftest import compose_config
 from tests.test_ensemble import saved_run_config, write_run

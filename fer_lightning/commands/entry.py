@@ -5,10 +5,46 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from fer_lightning.commands.console import print_error
 from fer_lightning.errors import FerError
+
+T = TypeVar("T")
+# Keys whose values are file paths in the commands' configs.
+PATH_KEYS = ("ckpt_path", "input", "output", "annotate_dir", "data.path", "data.test_path",
+             "run_dir", "output_dir", "checkpoint")
+
+
+def quote_path_overrides(args: Sequence[str], keys: Sequence[str] = PATH_KEYS) -> list[str]:
+    """``run_dir=a/b=c,d`` -> ``run_dir='a/b=c,d'``, so paths can be typed (or pasted) as they are.
+
+    Run and sweep directories are named after their overrides, and Hydra's override grammar reads
+    ``=`` and ``,`` in a value as syntax. Values already quoted, and ``null``, are left alone.
+    """
+    quoted = []
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if sep and key.lstrip("+~") in keys and value and value[0] not in "'\"" and value != "null":
+            arg = key + "='" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        quoted.append(arg)
+    return quoted
+
+
+def run_task(task: Callable[..., T], cfg: object) -> T:
+    """Run a command inside its Hydra job so that a user's mistake ends as one line, exit status 2.
+
+    An exception escaping the job would make Hydra print an extra "Error executing job" line;
+    SystemExit passes through Hydra untouched.
+    """
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return task(cfg)
+    except (FerError, OmegaConfBaseException) as error:
+        print_error(one_line(str(error)))
+        raise SystemExit(2) from None
 
 
 def one_line(message: str) -> str:
