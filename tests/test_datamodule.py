@@ -90,3 +90,17 @@ def test_synthetic_splits_are_deterministic_and_distinct():
     a.setup(), b.setup()
     assert np.array_equal(a.splits["train"].images, b.splits["train"].images)
     assert not np.array_equal(a.splits["val"].images, a.splits["test"].images)
+
+
+def test_synthetic_faces_are_cached_and_identical(tmp_path):
+    first = FERDataModule(synthetic={"train": 28, "val": 14, "test": 0, "seed": 2}, cache_dir=str(tmp_path))
+    first.setup()
+    cached = sorted(tmp_path.glob("synthetic-*.npz"))
+    assert len(cached) == 2
+    again = FERDataModule(synthetic={"train": 28, "val": 14, "test": 0, "seed": 2}, cache_dir=str(tmp_path))
+    again.setup()
+    fresh = FERDataModule(synthetic={"train": 28, "val": 14, "test": 0, "seed": 2})
+    fresh.setup()
+    for name in ("train", "val"):
+        assert np.array_equal(again.splits[name].images, fresh.splits[name].images)
+        assert np.array_equal(again.splits[name].labels, fresh.splits[name].labels)

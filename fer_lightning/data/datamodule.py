@@ -82,9 +82,35 @@ class FERDataModule(pl.LightningDataModule):
         for offset, name in enumerate(("train", "val", "test")):
             count = int(self.synthetic.get(name, 0))
             if count > 0:
-                faces = generate_synthetic_faces(count, seed=seed * 1000 + offset)
-                splits[name] = Split(faces.images, faces.labels)
+                images, labels = self._cached_faces(count, seed * 1000 + offset, generate_synthetic_faces)
+                splits[name] = Split(images, labels)
         return splits
+
+    def _cached_faces(self, count: int, seed: int, generate) -> tuple[np.ndarray, np.ndarray]:
+        """Drawing faces costs ~1 ms each; reruns and sweeps load them from cache_dir instead.
+
+        The key includes a hash of the generator's source, so a changed generator never serves
+        stale faces.
+        """
+        if not self.cache_dir:
+            faces = generate(count, seed=seed)
+            return faces.images, faces.labels
+        import hashlib
+        import inspect
+        import sys
+
+        source = inspect.getsource(sys.modules[generate.__module__]).encode()
+        key = hashlib.sha1(source + f"{count}:{seed}".encode()).hexdigest()[:16]
+        path = Path(self.cache_dir) / f"synthetic-{key}.npz"
+        if path.is_file():
+            with np.load(path) as cached:
+                return cached["images"], cached["labels"]
+        faces = generate(count, seed=seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, images=faces.images, labels=faces.labels)
+        tmp.replace(path)  # atomic: parallel sweep jobs never read half a file
+        return faces.images, faces.labels
 
     def _read_files(self) -> dict[str, Split]:
         from fer_lightning.data.readers import read_all_rows, read_dataset
