@@ -20,7 +20,7 @@ from fer_lightning.commands.launch_checks import check_launch
 from fer_lightning.commands.sweep_failures import failed_job_raises
 from fer_lightning.errors import ConfigError
 from tests.conftest import compose_config
-from tests.helpers import ROOT, run_cli
+from tests.helpers import ROOT, run_cli, tensorboard_tags
 
 # Tiny and quick: a job is mostly Python start-up.
 TINY = [
@@ -258,15 +258,26 @@ def assert_trained_in_two_processes(run_dir: Path, train_images: int, batch_size
 
 
 @pytest.mark.slow
-def test_ddp_cpu_trains_in_two_processes_alone(train_config, tmp_path):
+def test_ddp_cpu_trains_in_two_processes_alone_with_the_default_figures(tmp_path):
+    from hydra.core.global_hydra import GlobalHydra
+
     from fer_lightning.commands.train import train
 
-    cfg = train_config("trainer=ddp_cpu", "trainer.devices=2", "callbacks=none", "logger=none",
-                       "data.synthetic.train=128", "data.synthetic.test=0", "data.batch_size=32")
-    best = train(cfg)
+    # The shipped callbacks and logger (figures included), not the fast-test set: they must work under DDP.
+    cfg = compose_config(["trainer=ddp_cpu", "trainer.devices=2", "model/width=narrow", "trainer.max_epochs=1",
+                          "data.synthetic.train=128", "data.synthetic.val=64", "data.synthetic.test=0",
+                          "data.batch_size=32", "callbacks.progress_bar=null", "print_config=false",
+                          f"paths.log_dir={tmp_path}"], output_dir=tmp_path / "run")
+    try:
+        best = train(cfg)
+    finally:
+        GlobalHydra.instance().clear()
     assert_trained_in_two_processes(tmp_path / "run", train_images=128, batch_size=32)
     assert best == pytest.approx(read_json(tmp_path / "run" / "metrics.json")["best_val_acc"])
-    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == ["run"]
+    images = tensorboard_tags(tmp_path / "run" / "tensorboard")["images"]
+    assert {"figures/confusion_matrix", "figures/saliency", "figures/filters"} <= images
+    # The second process wrote into the same run directory, not a run of its own (cache/ holds generated faces).
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["cache", "run"]
 
 
 @pytest.mark.slow

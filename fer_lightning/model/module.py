@@ -125,7 +125,9 @@ class ExpressionClassifier(pl.LightningModule):
         self.metrics[f"{stage}_acc"](preds, target)
         self.metrics[f"{stage}_acc_macro"](preds, target)
         on_step = stage == "train"
-        self.log(f"loss/{stage}", loss, on_step=False, on_epoch=True, prog_bar=on_step, batch_size=len(target))
+        # sync_dist: under DDP the epoch loss is averaged over every process's shard, as the metrics are.
+        self.log(f"loss/{stage}", loss, on_step=False, on_epoch=True, prog_bar=on_step, batch_size=len(target),
+                 sync_dist=True)
         self.log(f"acc/{stage}", self.metrics[f"{stage}_acc"], on_step=False, on_epoch=True,
                  prog_bar=stage == "val", batch_size=len(target))
         self.log(f"acc_macro/{stage}", self.metrics[f"{stage}_acc_macro"], on_step=False, on_epoch=True,
