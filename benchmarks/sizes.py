@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 # FER2013's Training usage: the size the scaling figure extrapolates to.
-FER2013_TRAIN_IMAGES = 28_709
+FER2013_TRAIN_IMAGES = 28_709  # the Training rows
+FER2013_VAL_IMAGES = 3_589  # the PublicTest rows: data=fer2013's validation split
 # A network whose step takes milliseconds: what is left of a step's time is the loop's own cost.
 TINY_NETWORK = ("model.channels=[4,4,8,8,8,8,8]", "model.hidden=[16,8]")
 
@@ -18,9 +19,11 @@ class Sizes:
     model_overrides: tuple[str, ...] = ()
     batch_size: int = 64
     # Figure 1: project vs plain loop, alternating, `repeats` times `train_steps` steps after `warmup`.
+    # On a shared VM single steps of the report network vary by +-20 %: many short paired repeats
+    # give a steadier ratio than a few long ones.
     warmup: int = 2
-    train_steps: int = 12
-    repeats: int = 3
+    train_steps: int = 8
+    repeats: int = 6
     # Then both loops again on TINY_NETWORK, to isolate the per-step overhead (0: skip).
     overhead_steps: int = 30
     # Figure 2: each speed option, steps after warm-up (compile gets the same after its compile step).
