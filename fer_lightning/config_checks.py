@@ -66,6 +66,16 @@ def check_model(model: DictConfig) -> None:
             not _is_number(w) or w < 0 for w in weights
         ):
             _fail("model.class_weights", weights, f'null, "balanced" or {NUM_CLASSES} non-negative numbers')
+    mixing = _get(model, "mixing")
+    if mixing is not None:
+        if mixing not in ("mixup", "cutmix"):
+            _fail("model.mixing", mixing, "null, mixup or cutmix")
+        alpha = _get(model, "mixing_alpha")
+        if not _is_number(alpha) or alpha <= 0:
+            _fail("model.mixing_alpha", alpha, "a number > 0 (the Beta distribution's parameter)")
+        prob = _get(model, "mixing_prob")
+        if not _is_number(prob) or not 0.0 < prob <= 1.0:
+            _fail("model.mixing_prob", prob, "a number in (0, 1]")
     optimizer = model.optimizer
     if optimizer is not None:
         lr = _get(optimizer, "lr")

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from torchmetrics.classification import MulticlassAccuracy
 
 from fer_lightning.classes import CLASS_NAMES, NUM_CLASSES
+from fer_lightning.model.batch_mixing import mix_batch
 from fer_lightning.model.cnn import (
     REPORT_CHANNELS,
     REPORT_DROPOUT_SCHEDULE,
@@ -60,6 +61,9 @@ class ExpressionClassifier(pl.LightningModule):
         scheduler_monitor: str = "acc/val",
         label_smoothing: float = 0.0,
         class_weights: str | Sequence[float] | None = None,
+        mixing: str | None = None,
+        mixing_alpha: float = 0.2,
+        mixing_prob: float = 1.0,
         channels_last: bool = False,
         compile: bool = False,
         class_names: Sequence[str] = CLASS_NAMES,
@@ -113,8 +117,14 @@ class ExpressionClassifier(pl.LightningModule):
 
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         images, target = batch
-        logits = self(images)
-        loss = self.loss(logits, target)
+        mixing = self.hparams.get("mixing")
+        if stage == "train" and mixing and float(torch.rand(())) < self.hparams.mixing_prob:
+            mixed = mix_batch(images, target, mixing, self.hparams.mixing_alpha)
+            logits = self(mixed.images)
+            loss = mixed.lam * self.loss(logits, target) + (1.0 - mixed.lam) * self.loss(logits, mixed.partner_target)
+        else:
+            logits = self(images)
+            loss = self.loss(logits, target)
         if not torch.isfinite(loss):
             # Stop before broken weights reach a checkpoint; the run is marked failed.
             raise FloatingPointError(
