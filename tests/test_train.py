@@ -80,6 +80,9 @@ def test_multirun_sweep_gives_each_job_its_own_directory(tmp_path):
         data = json.loads(path.read_text())
         assert data["status"] == "completed" and data["test_acc"] is None
         assert (path.parent / ".hydra" / "config.yaml").is_file()
+        # Each job's log has its epoch line, with the accuracy metrics.json recorded.
+        epoch_lines = [line for line in (path.parent / "train.log").read_text().splitlines() if "epoch 0/0:" in line]
+        assert len(epoch_lines) == 1 and f"acc/val {data['best_val_acc']:.4f}" in epoch_lines[0]
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,12 @@
-"""Lightning callbacks that draw the report's figures into TensorBoard while a model trains.
+"""Lightning callbacks: the report's figures drawn into TensorBoard while a model trains, and a
+line per epoch in the run's log.
 
 Each is one entry of the ``callbacks`` config group; ``callbacks.<name>=null`` switches it off.
 """
 
 from fer_lightning.callbacks.confusion_matrix import ConfusionMatrixCallback
+from fer_lightning.callbacks.epoch_log import EpochLogCallback
 from fer_lightning.callbacks.filter_pictures import FilterPicturesCallback
 from fer_lightning.callbacks.saliency_maps import SaliencyMapsCallback
 
-__all__ = ["ConfusionMatrixCallback", "FilterPicturesCallback", "SaliencyMapsCallback"]
+__all__ = ["ConfusionMatrixCallback", "EpochLogCallback", "FilterPicturesCallback", "SaliencyMapsCallback"]
