@@ -68,6 +68,14 @@ def test_unfinished_run_resumes_from_last_checkpoint(train_config, tmp_path):
     assert torch.load(log, weights_only=True)["epoch"] == 1
 
 
+def test_an_epoch_cut_short_by_a_step_or_time_limit_is_not_counted(train_config, tmp_path):
+    # 448 images in batches of 64: 7 steps an epoch; 10 steps are epoch 0 and 3/7 of epoch 1.
+    train(train_config("trainer.max_epochs=3", "+trainer.max_steps=10", "data.batch_size=64", "test=false"))
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["epochs_completed"] == 1
+    assert torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 10
+
+
 def test_multirun_sweep_gives_each_job_its_own_directory(tmp_path):
     result = run_cli("fer_lightning.train", "-m", "model.dropout=0.3,0.5", *FAST,
                      "data.synthetic.train=128", "data.synthetic.val=64", "data.synthetic.test=0",

@@ -23,6 +23,17 @@ class FitResult:
     epochs_completed: int
 
 
+def completed_epochs(trainer: pl.Trainer) -> int:
+    """Whole epochs trained. Lightning counts an epoch that ``max_time`` or ``max_steps`` cut short
+    as done (``current_epoch`` moves on); here it does not count."""
+    epochs = int(trainer.current_epoch)
+    batches_done = trainer.fit_loop.epoch_loop.batch_progress.current.completed
+    batches_per_epoch = trainer.num_training_batches
+    if epochs > 0 and isinstance(batches_per_epoch, int) and 0 < batches_done < batches_per_epoch:
+        epochs -= 1
+    return epochs
+
+
 class FitSummary(pl.Callback):
     """Puts the fit's results into ``trainer.callback_metrics`` (what spawned processes hand back)."""
 
@@ -31,7 +42,7 @@ class FitSummary(pl.Callback):
         trainer.callback_metrics.update({
             f"{PREFIX}best_val_acc": torch.tensor(float(getattr(pl_module, "best_val_acc", 0.0)), dtype=torch.float64),
             f"{PREFIX}best_epoch": torch.tensor(-1 if best_epoch is None else int(best_epoch)),
-            f"{PREFIX}epochs_completed": torch.tensor(int(trainer.current_epoch)),
+            f"{PREFIX}epochs_completed": torch.tensor(completed_epochs(trainer)),
         })
 
 
@@ -39,7 +50,7 @@ def fit_result(trainer: pl.Trainer, model: pl.LightningModule) -> FitResult:
     """The results FitSummary recorded; the model's and trainer's own values when it did not run."""
     metrics = trainer.callback_metrics
     if f"{PREFIX}epochs_completed" not in metrics:
-        return FitResult(float(model.best_val_acc), model.best_epoch, int(trainer.current_epoch))
+        return FitResult(float(model.best_val_acc), model.best_epoch, completed_epochs(trainer))
     best_epoch = int(metrics[f"{PREFIX}best_epoch"])
     return FitResult(
         best_val_acc=float(metrics[f"{PREFIX}best_val_acc"]),
