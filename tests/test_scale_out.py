@@ -48,10 +48,10 @@ def read_json(path: Path) -> dict:
 @pytest.mark.parametrize(
     ("trainer", "expected"),
     [
-        ("cpu", {"accelerator": "cpu", "channels_last": False}),
+        ("cpu", {"accelerator": "cpu", "channels_last": True}),
         ("gpu", {"accelerator": "gpu", "devices": 1, "precision": "bf16-mixed", "channels_last": True}),
         ("ddp", {"strategy": "ddp", "precision": "bf16-mixed", "channels_last": True, "sync_batchnorm": True}),
-        ("ddp_cpu", {"accelerator": "cpu", "devices": 2, "strategy": "ddp_spawn", "channels_last": False}),
+        ("ddp_cpu", {"accelerator": "cpu", "devices": 2, "strategy": "ddp_spawn", "channels_last": True}),
         ("multinode", {"strategy": "ddp", "num_nodes": 2, "channels_last": True}),
     ],
 )
@@ -63,8 +63,9 @@ def test_trainer_options(trainer, expected, tmp_path):
 
 
 @pytest.mark.parametrize("switch", ["trainer/memory_format=contiguous", "model.channels_last=false"])
-def test_channels_last_can_be_turned_off_on_gpu(switch, tmp_path):
-    cfg = compose_config(["trainer=gpu", switch, f"paths.log_dir={tmp_path}"])
+@pytest.mark.parametrize("trainer", ["cpu", "gpu"])
+def test_channels_last_can_be_turned_off(trainer, switch, tmp_path):
+    cfg = compose_config([f"trainer={trainer}", switch, f"paths.log_dir={tmp_path}"])
     assert cfg.model.channels_last is False
 
 
