@@ -30,5 +30,6 @@ class EpochLogCallback(pl.Callback):
         best = getattr(pl_module, "best_val_acc", None)
         best_epoch = getattr(pl_module, "best_epoch", None)
         best_text = f" | best acc/val {best:.4f} at epoch {best_epoch}" if best_epoch is not None else ""
-        log.info("epoch %d/%d: %s%s | %.0f s", trainer.current_epoch, trainer.max_epochs - 1, values, best_text,
-                 time.monotonic() - self._started)
+        last = trainer.max_epochs - 1 if trainer.max_epochs and trainer.max_epochs > 0 else None
+        epoch = f"{trainer.current_epoch}/{last}" if last is not None else str(trainer.current_epoch)
+        log.info("epoch %s: %s%s | %.0f s", epoch, values, best_text, time.monotonic() - self._started)

@@ -122,6 +122,7 @@ class ExpressionClassifier(pl.LightningModule):
             mixed = mix_batch(images, target, mixing, self.hparams.mixing_alpha)
             logits = self(mixed.images)
             loss = mixed.lam * self.loss(logits, target) + (1.0 - mixed.lam) * self.loss(logits, mixed.partner_target)
+            # Training accuracy is then scored against each image's own label, the one it was mixed into.
         else:
             logits = self(images)
             loss = self.loss(logits, target)
