@@ -19,16 +19,14 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from fer_lightning.data.datamodule import Split
 from fer_lightning.model.cnn import ReportCNN
 from fer_lightning.model.module import NET_KEYS
-from fer_lightning.paths import config_dir
+from fer_lightning.config_compose import bind_run, compose_config
 from fer_lightning.resolvers import register_resolvers
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -80,16 +78,8 @@ def faces(count: int, unique: int, seed: int = 0) -> tuple[np.ndarray, np.ndarra
 # --------------------------------------------------------------------------------- config
 def compose_train_config(overrides: Sequence[str] = (), output_dir: Path | None = None) -> DictConfig:
     """The training config exactly as the command line composes it, bound to a scratch run dir."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=config_dir()):
-        cfg = compose(config_name="train", overrides=list(overrides), return_hydra_config=True)
-    output_dir = output_dir or Path(tempfile.mkdtemp(prefix="fer-bench-"))
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.hydra.job.num = 0
-        cfg.hydra.job.id = "bench"
-    HydraConfig.instance().set_config(cfg)
-    return cfg
+    cfg = compose_config(overrides, with_hydra=True)
+    return bind_run(cfg, output_dir or Path(tempfile.mkdtemp(prefix="fer-bench-")), job_id="bench")
 
 
 def net_from_config(model_cfg: DictConfig) -> ReportCNN:

@@ -9,21 +9,16 @@ from __future__ import annotations
 import sys
 
 from fer_lightning.commands.entry import run_entry
-from fer_lightning.paths import config_dir
-from fer_lightning.resolvers import register_resolvers
+from fer_lightning.config_compose import compose_config
 
 
 def summary(overrides: list[str]) -> str:
-    from hydra import compose, initialize_config_dir
-
     from fer_lightning.analysis.model_summary import format_summary, summarize
     from fer_lightning.config_checks import check_model
     from fer_lightning.model.cnn import ReportCNN
     from fer_lightning.model.module import NET_KEYS
 
-    register_resolvers()
-    with initialize_config_dir(version_base="1.3", config_dir=config_dir()):
-        cfg = compose(config_name="train", overrides=overrides)
+    cfg = compose_config(overrides)
     check_model(cfg.model)
     net = ReportCNN(**{key: cfg.model[key] for key in NET_KEYS})
     return format_summary(summarize(net))

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
-from fer_lightning.paths import config_dir
+from fer_lightning.config_compose import bind_run
+from fer_lightning.config_compose import compose_config as compose_config_in_process
 from fer_lightning.resolvers import register_resolvers
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -38,21 +37,8 @@ def compose_config(
     overrides: list[str] | None = None, config_name: str = "train", output_dir: Path | None = None
 ) -> DictConfig:
     """Compose like the command line would; bound to `output_dir` (a fresh temp dir if None)."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=config_dir()):
-        cfg = compose(config_name=config_name, overrides=overrides or [], return_hydra_config=True)
-    return bind_run(cfg, output_dir or Path(tempfile.mkdtemp(prefix="fer-test-")))
-
-
-def bind_run(cfg: DictConfig, output_dir: Path) -> DictConfig:
-    """Make `cfg` look like Hydra is running it in `output_dir` (what @hydra.main does)."""
-    output_dir.mkdir(parents=True, exist_ok=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.hydra.job.num = 0
-        cfg.hydra.job.id = "test"
-    HydraConfig.instance().set_config(cfg)
-    return cfg
+    cfg = compose_config_in_process(overrides or [], config_name, with_hydra=True)
+    return bind_run(cfg, output_dir or Path(tempfile.mkdtemp(prefix="fer-test-")), job_id="test")
 
 
 @pytest.fixture

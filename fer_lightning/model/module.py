@@ -19,7 +19,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from torchmetrics.classification import MulticlassAccuracy
 
-from fer_lightning.classes import CLASS_NAMES, NUM_CLASSES
+from fer_lightning.classes import CLASS_NAMES
 from fer_lightning.model.batch_mixing import mix_batch
 from fer_lightning.model.cnn import (
     REPORT_CHANNELS,
@@ -117,7 +117,7 @@ class ExpressionClassifier(pl.LightningModule):
 
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         images, target = batch
-        mixing = self.hparams.get("mixing")
+        mixing = self.hparams.mixing
         if stage == "train" and mixing and float(torch.rand(())) < self.hparams.mixing_prob:
             mixed = mix_batch(images, target, mixing, self.hparams.mixing_alpha)
             logits = self(mixed.images)
