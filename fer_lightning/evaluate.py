@@ -1,4 +1,4 @@
-"""python -m fer_lightning.evaluate ckpt_path=<checkpoint or ensemble> [data=...] [tta=none|flip] [output=eval.json]"""
+"""python -m fer_lightning.evaluate ckpt_path=<checkpoint or ensemble> [split=test|val] [data=...] [tta=none|flip|ten_crop] [output=eval.json]"""
 
 from __future__ import annotations
 

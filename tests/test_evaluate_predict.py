@@ -136,6 +136,7 @@ def test_evaluate_uses_the_runs_test_split_and_writes_metrics(run):
     written = json.loads((checkpoint.parent / "eval.json").read_text())
     assert written == result
     assert result["num_images"] == 32 and result["tta"] == "none" and result["kind"] == "model"
+    assert result["split"] == "test"
     # The same numbers, computed independently from the same faces.
     data = FERDataModule(source="synthetic", synthetic={"train": 16, "val": 64, "test": 32, "seed": 0})
     data.setup()
@@ -159,10 +160,32 @@ def test_flip_tta_averages_with_the_mirrored_faces(run):
     assert np.allclose(predict_probabilities(module, images, batch_size=4), plain, atol=1e-6)
 
 
-@pytest.mark.parametrize(("tta", "message"), [("ten_crop", "trained on crops"), ("mirror", "allowed values")])
-def test_unsupported_tta_is_refused(run, tta, message):
-    with pytest.raises(ConfigError, match=message):
-        evaluate(command_config("evaluate", f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}", f"tta={tta}"))
+def test_ten_crop_tta_averages_the_shifted_and_mirrored_faces():
+    # A model that sees where each pixel is (a linear layer over all of them), so shifts matter.
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48 * 48, 7), torch.nn.Softmax(dim=1))
+    images = generate_synthetic_faces(5, seed=6).images
+    padded = np.pad(images, ((0, 0), (4, 4), (4, 4)), mode="reflect")
+    crops = [images] + [padded[:, top:top + 48, left:left + 48] for top in (0, 8) for left in (0, 8)]
+    views = crops + [crop[:, :, ::-1] for crop in crops]
+    expected = np.mean([predict_probabilities(module, np.ascontiguousarray(view)) for view in views], axis=0)
+    found = predict_probabilities(module, images, tta="ten_crop")
+    assert np.allclose(found, expected, atol=1e-6)
+    # The corner crops really are other pictures: the average differs from the plain prediction.
+    assert not np.allclose(found, predict_probabilities(module, images), atol=1e-4)
+
+
+@pytest.mark.parametrize(("key", "value"), [("tta", "mirror"), ("split", "train")])
+def test_unknown_tta_or_split_is_refused(run, key, value):
+    with pytest.raises(ConfigError, match=f"{key}='{value}': allowed values are"):
+        evaluate(command_config("evaluate", f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}", f"{key}={value}"))
+
+
+def test_evaluate_on_the_validation_split_writes_beside_the_test_result(run):
+    checkpoint = run / "checkpoints" / "best.ckpt"
+    result = evaluate(command_config("evaluate", f"ckpt_path={checkpoint}", "split=val", "tta=ten_crop"))
+    assert result["split"] == "val" and result["num_images"] == 64 and result["tta"] == "ten_crop"
+    assert json.loads((checkpoint.parent / "eval_val.json").read_text()) == result
 
 
 def test_evaluate_another_labelled_file_or_refuse_an_unlabelled_one(run, tmp_path):
@@ -174,6 +197,7 @@ def test_evaluate_another_labelled_file_or_refuse_an_unlabelled_one(run, tmp_pat
     result = evaluate(command_config("evaluate", f"ckpt_path={checkpoint}", f"data.test_path={labelled}",
                                      f"output={tmp_path / 'other.json'}", "tta=flip"))
     assert result["num_images"] == 12 and result["tta"] == "flip" and (tmp_path / "other.json").is_file()
+    assert result["split"] == "file"
 
     unlabelled = tmp_path / "test.csv"
     write_homework_test_csv(unlabelled, faces.images)

@@ -1,7 +1,7 @@
 """Evaluate a checkpoint or an ensemble on a labelled test split; write eval.json.
 
 Also the pieces the ensemble and predict commands share: rebuilding a run's data from its saved
-config, batched probabilities (with optional flip test-time augmentation) and the metrics.
+config, batched probabilities (with optional test-time augmentation) and the metrics.
 """
 
 from __future__ import annotations
@@ -19,14 +19,16 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from fer_lightning.errors import ConfigError, FerError
+from fer_lightning.model.test_time_augmentation import check_tta, tta_views
 
 if TYPE_CHECKING:
     from fer_lightning.model.checkpoint import Predictor
 
 log = logging.getLogger(__name__)
 
-TTA_CHOICES = ("none", "flip")
 RUN_CONFIG = Path(".hydra") / "config.yaml"
+# test: the held-out split; val: the split runs and test-time augmentation are chosen on.
+EVAL_SPLITS = ("test", "val")
 # The data settings that decide which images land in which split; members of one ensemble must
 # agree on these (batch sizes, workers, caching and training augmentation may differ).
 DATA_IDENTITY_KEYS = ("source", "path", "format", "test_path", "synthetic", "val_fraction", "split_seed")
@@ -39,6 +41,7 @@ class LabelledImages:
     labels: np.ndarray | None  # (N,) int64, or None for an unlabelled source
     transform: Callable | None  # the data config's deterministic eval transform, if any
     description: str
+    split: str | None = None  # train/val/test of a data config; None for a file read as a whole
 
 
 def run_data_config(run_dir: str | Path) -> dict[str, Any]:
@@ -86,7 +89,7 @@ def load_splits(data: dict[str, Any], names: tuple[str, ...]) -> dict[str, Label
     transform = eval_transform(data)
     return {
         name: LabelledImages(datamodule.splits[name].images, datamodule.splits[name].labels, transform,
-                             f"{datamodule.describe()}: {name}")
+                             f"{datamodule.describe()}: {name}", name)
         for name in names if datamodule.has_split(name, labelled=False)
     }
 
@@ -113,21 +116,13 @@ def read_labelled_file(path: str | Path, data: dict[str, Any] | None) -> Labelle
 
 
 # ---------------------------------------------------------------------------- probabilities
-def check_tta(tta: str) -> str:
-    if tta == "ten_crop":
-        raise ConfigError("tta=ten_crop needs a model trained on crops; these models see whole 48x48 faces: "
-                          "use tta=none or tta=flip")
-    if tta not in TTA_CHOICES:
-        raise ConfigError(f"tta={tta!r}: allowed values are {', '.join(TTA_CHOICES)}")
-    return tta
-
-
 @torch.inference_mode()
 def predict_probabilities(module: torch.nn.Module, images: np.ndarray, batch_size: int = 256,
                           tta: str = "none", transform: Callable | None = None) -> np.ndarray:
     """(N, 48, 48) uint8 -> (N, classes) float32 probabilities, one batched pass over the images.
 
-    ``tta="flip"`` averages with the mirrored faces (expressions are left-right symmetric enough).
+    ``tta`` (``none``, ``flip``, ``ten_crop``) averages the probabilities of the views that
+    fer_lightning.model.test_time_augmentation describes.
     """
     from torch.utils.data import DataLoader
 
@@ -138,10 +133,8 @@ def predict_probabilities(module: torch.nn.Module, images: np.ndarray, batch_siz
     loader = DataLoader(ImageArrayDataset(images, None, transform), batch_size=batch_size, shuffle=False)
     batches = []
     for batch, _ in loader:
-        probabilities = module(batch)
-        if tta == "flip":
-            probabilities = (probabilities + module(torch.flip(batch, dims=[-1]))) / 2
-        batches.append(probabilities.float())
+        views = [module(view).float() for view in tta_views(batch, tta)]
+        batches.append(torch.stack(views).mean(dim=0))
     return torch.cat(batches).numpy()
 
 
@@ -195,6 +188,12 @@ def stored_data_config(predictor: Predictor, checkpoint: Path) -> dict[str, Any]
     return run_data_config(run_dir)
 
 
+def check_split(split: str) -> str:
+    if split not in EVAL_SPLITS:
+        raise ConfigError(f"split={split!r}: allowed values are {', '.join(EVAL_SPLITS)}")
+    return split
+
+
 def evaluation_images(cfg: DictConfig, predictor: Predictor, checkpoint: Path) -> LabelledImages:
     given = OmegaConf.to_container(cfg.data, resolve=True) if cfg.get("data") else {}
     chosen = given if "_target_" in given else None  # data=<group> on the command line
@@ -207,7 +206,7 @@ def evaluation_images(cfg: DictConfig, predictor: Predictor, checkpoint: Path) -
             base = None
         found = read_labelled_file(test_path, base)
     else:
-        found = load_split(chosen or stored_data_config(predictor, checkpoint), "test")
+        found = load_split(chosen or stored_data_config(predictor, checkpoint), check_split(str(cfg.split)))
     if found.labels is None:
         raise FerError(f"{found.description}: no labels, so there is nothing to evaluate against: "
                        "pass data.test_path=FILE with a labelled test file")
@@ -218,6 +217,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     from fer_lightning.model.checkpoint import load_predictor
 
     tta = check_tta(str(cfg.tta))
+    split = check_split(str(cfg.split))
     checkpoint = Path(cfg.ckpt_path)
     predictor = load_predictor(checkpoint)
     data = evaluation_images(cfg, predictor, checkpoint)
@@ -227,12 +227,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "kind": predictor.kind,
         "members": predictor.member_count,
         "data": data.description,
+        "split": split if data.split else "file",
         "num_images": int(len(data.images)),
         "tta": tta,
         "class_names": list(predictor.class_names),
         **classification_metrics(probabilities, data.labels, predictor.class_names),
     }
-    output = Path(cfg.output) if cfg.get("output") else checkpoint.parent / "eval.json"
+    default_name = "eval_val.json" if data.split == "val" else "eval.json"
+    output = Path(cfg.output) if cfg.get("output") else checkpoint.parent / default_name
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n")
     show(result)

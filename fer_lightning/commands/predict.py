@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from omegaconf import DictConfig
 
-from fer_lightning.commands.evaluate import check_tta, predict_probabilities
+from fer_lightning.commands.evaluate import predict_probabilities
 from fer_lightning.errors import ConfigError, DataFormatError
+from fer_lightning.model.test_time_augmentation import check_tta
 
 if TYPE_CHECKING:
     from fer_lightning.model.checkpoint import Predictor
