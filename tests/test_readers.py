@@ -267,6 +267,13 @@ def test_cache_returns_the_same_data_and_notices_a_changed_file(tmp_path: Path) 
     assert path.stat().st_size == size
     changed = read_dataset(path, cache_dir=cache)
     np.testing.assert_array_equal(changed["train"].images, 222)
+    # The new version's entry replaced the old one; another file's entry is left alone.
+    assert len(list(cache.glob("f.csv-*.npz"))) == 1
+    (tmp_path / "other").mkdir()
+    other = write_kaggle(tmp_path / "other" / "f.csv", [3, 4], np.full((2, 48, 48), 7, np.uint8), usages)
+    read_dataset(other, cache_dir=cache)
+    assert len(list(cache.glob("f.csv-*.npz"))) == 2
+    np.testing.assert_array_equal(read_dataset(path, cache_dir=cache)["train"].images, 222)
 
 
 def test_cache_keeps_folder_names_and_missing_labels(tmp_path: Path) -> None:

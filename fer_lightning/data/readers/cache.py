@@ -2,7 +2,8 @@
 of the result loads in a fraction of a second.
 
 An entry is keyed by the source's absolute path, size and modification time (every file's,
-for a folder), so editing or replacing the source makes a new entry. Only clean reads are
+for a folder), so editing or replacing the source makes a new entry, which replaces the old
+one. Only clean reads are
 stored: a read that skipped bad rows is redone each time so that its warning is seen again.
 """
 
@@ -13,6 +14,7 @@ import json
 import logging
 import os
 import zipfile
+from glob import escape as glob_escape
 from pathlib import Path
 
 import numpy as np
@@ -40,10 +42,25 @@ def _fingerprint(path: Path) -> list:
     return entries
 
 
+def _digest(value: object, length: int) -> str:
+    return hashlib.sha256(json.dumps(value).encode()).hexdigest()[:length]
+
+
 def cache_file(cache_dir: str | os.PathLike, path: Path, fmt: str) -> Path:
-    key = json.dumps([CACHE_VERSION, fmt, _fingerprint(path)])
-    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
-    return Path(cache_dir).expanduser() / f"{path.resolve().name}-{digest}.npz"
+    """``<name>-<which source>-<which version of it>.npz``: the middle part lets a new version
+    find and drop the entries of the old ones."""
+    source = _digest([str(path.resolve()), fmt], 8)
+    version = _digest([CACHE_VERSION, fmt, _fingerprint(path)], 16)
+    return Path(cache_dir).expanduser() / f"{path.resolve().name}-{source}-{version}.npz"
+
+
+def _drop_older_versions(file: Path) -> None:
+    """A source that changed (edited, replaced, or only touched) leaves its old entry unusable:
+    remove it rather than let a 75 MB file per version pile up."""
+    source_prefix = file.name.rsplit("-", 1)[0] + "-"
+    for old in file.parent.glob(f"{glob_escape(source_prefix)}*.npz"):
+        if old != file:
+            old.unlink(missing_ok=True)
 
 
 def load_cached(file: Path, source: str) -> ParsedRows | None:
@@ -71,6 +88,7 @@ def save_cached(file: Path, rows: ParsedRows) -> None:
         with partial.open("wb") as handle:
             np.savez(handle, **arrays)
         os.replace(partial, file)
+        _drop_older_versions(file)
     except OSError as exc:
         partial.unlink(missing_ok=True)
         log.warning("could not write the data cache %s (%s); reading goes on without it", file, exc)
