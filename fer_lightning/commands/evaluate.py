@@ -194,7 +194,7 @@ def check_split(split: str) -> str:
     return split
 
 
-def evaluation_images(cfg: DictConfig, predictor: Predictor, checkpoint: Path) -> LabelledImages:
+def evaluation_images(cfg: DictConfig, predictor: Predictor, checkpoint: Path, split: str) -> LabelledImages:
     given = OmegaConf.to_container(cfg.data, resolve=True) if cfg.get("data") else {}
     chosen = given if "_target_" in given else None  # data=<group> on the command line
     test_path = given.get("test_path")
@@ -206,7 +206,7 @@ def evaluation_images(cfg: DictConfig, predictor: Predictor, checkpoint: Path) -
             base = None
         found = read_labelled_file(test_path, base)
     else:
-        found = load_split(chosen or stored_data_config(predictor, checkpoint), check_split(str(cfg.split)))
+        found = load_split(chosen or stored_data_config(predictor, checkpoint), split)
     if found.labels is None:
         raise FerError(f"{found.description}: no labels, so there is nothing to evaluate against: "
                        "pass data.test_path=FILE with a labelled test file")
@@ -220,14 +220,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     split = check_split(str(cfg.split))
     checkpoint = Path(cfg.ckpt_path)
     predictor = load_predictor(checkpoint)
-    data = evaluation_images(cfg, predictor, checkpoint)
+    data = evaluation_images(cfg, predictor, checkpoint, split)
     probabilities = predict_probabilities(predictor.module, data.images, int(cfg.batch_size), tta, data.transform)
     result = {
         "checkpoint": str(checkpoint.resolve()),
         "kind": predictor.kind,
         "members": predictor.member_count,
         "data": data.description,
-        "split": split if data.split else "file",
+        "split": data.split or "file",
         "num_images": int(len(data.images)),
         "tta": tta,
         "class_names": list(predictor.class_names),

@@ -3,8 +3,8 @@ of the result loads in a fraction of a second.
 
 An entry is keyed by the source's absolute path, size and modification time (every file's,
 for a folder), so editing or replacing the source makes a new entry, which replaces the old
-one. Only clean reads are
-stored: a read that skipped bad rows is redone each time so that its warning is seen again.
+one. Only clean reads are stored: a read that skipped bad rows is redone each time so that its
+warning is seen again.
 """
 
 from __future__ import annotations
