@@ -23,10 +23,10 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from fer_lightning.config_compose import bind_run, compose_config
 from fer_lightning.data.datamodule import Split
 from fer_lightning.model.cnn import ReportCNN
 from fer_lightning.model.module import NET_KEYS
-from fer_lightning.config_compose import bind_run, compose_config
 from fer_lightning.resolvers import register_resolvers
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")

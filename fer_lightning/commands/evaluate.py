@@ -1,4 +1,4 @@
-"""Evaluate a checkpoint or an ensemble on a labelled test split; write eval.json.
+"""Evaluate a checkpoint or an ensemble on a labelled split (test, or val) or file; write eval.json.
 
 Also the pieces the ensemble and predict commands share: rebuilding a run's data from its saved
 config, batched probabilities (with optional test-time augmentation) and the metrics.
