@@ -18,6 +18,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from fer_lightning.data.settings import data_settings, datamodule_from_settings
 from fer_lightning.errors import ConfigError, FerError
 from fer_lightning.model.test_time_augmentation import check_tta, tta_views
 
@@ -66,7 +67,7 @@ def run_data_config(run_dir: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read its data config ({first})") from None
     if not isinstance(data, dict) or "_target_" not in data:
         raise ConfigError(f"{path}: holds no data config")
-    return data
+    return data_settings(data, where=str(path))
 
 
 def data_identity(data: dict[str, Any]) -> dict[str, Any]:
@@ -82,9 +83,7 @@ def eval_transform(data: dict[str, Any] | None) -> Callable | None:
 def load_splits(data: dict[str, Any], names: tuple[str, ...]) -> dict[str, LabelledImages]:
     """The named splits of a data config (read once), as the training run's data module reads
     them; a split the data does not have is left out."""
-    from hydra.utils import instantiate
-
-    datamodule = instantiate(data)
+    datamodule = datamodule_from_settings(data, where=data_summary(data))
     datamodule.setup()
     transform = eval_transform(data)
     return {

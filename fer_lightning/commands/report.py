@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from fer_lightning.commands.console import print_error
 from fer_lightning.commands.run_directory import RunDirectory
+from fer_lightning.data.settings import datamodule_from_settings
 from fer_lightning.errors import CheckpointError, ConfigError, FerError
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,8 @@ def evaluation_loader(run: FinishedRun, split: str) -> Any:
     """The run's ``split`` as its evaluation loader sees it (eval transform applied)."""
     if split not in ("val", "test"):
         raise ConfigError(f"split={split!r} is not allowed: val or test")
-    datamodule = instantiate(run.config.data)
+    settings = OmegaConf.to_container(run.config.data, resolve=True)
+    datamodule = datamodule_from_settings(settings, where=str(run.path / ".hydra" / "config.yaml"))
     datamodule.setup("validate")
     if not datamodule.has_split(split):
         raise FerError(f"split={split}: the data this run trained on has no labelled {split} split")

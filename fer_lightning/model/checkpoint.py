@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from fer_lightning.classes import CLASS_NAMES
+from fer_lightning.data.settings import data_settings
 from fer_lightning.errors import CheckpointError
 from fer_lightning.model.ensemble import SoftmaxAverage, is_ensemble_checkpoint, member_checkpoints
 from fer_lightning.model.module import ExpressionClassifier
@@ -145,5 +146,6 @@ def load_predictor(path: str | Path) -> Predictor:
         class_names=names.pop(),
         weights=tuple(float(w) for w in module.weights),
         hyper_parameters=hparams,
-        data=dict(stored_data) if isinstance(stored_data, dict) else None,
+        # Checked now: an ensemble file is data, and its data settings must not name code.
+        data=data_settings(stored_data, where=str(path)) if stored_data is not None else None,
     )
