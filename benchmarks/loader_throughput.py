@@ -83,7 +83,7 @@ def training_rate(width: str, device: torch.device, seconds: float) -> float:
     from hydra.utils import instantiate
 
     widths = OmegaConf.load(ROOT / "conf" / "model" / "width" / f"{width}.yaml")
-    model = instantiate({"_target_": "fer_lightning.model.cnn.ReportCNN", **OmegaConf.to_container(widths)})
+    model = instantiate({"_target_": "fer_lightning.models.cnn.ReportCNN", **OmegaConf.to_container(widths)})
     model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     images = torch.rand(BATCH, 1, 48, 48, device=device)

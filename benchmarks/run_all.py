@@ -106,7 +106,7 @@ def measure(names: Sequence[str], sizes: Sizes, waited: float) -> dict[str, Any]
     import torch
 
     from benchmarks.hardware import cpu_description, load_average
-    from fer_lightning.resolvers import cpu_precision
+    from fer_lightning.config.resolvers import cpu_precision
 
     cpu = cpu_description()
     load_before = load_average()

@@ -17,7 +17,6 @@ from benchmarks.sizes import FER2013_TRAIN_IMAGES, FER2013_VAL_IMAGES, Sizes
 from benchmarks.workload import compose_train_config, faces, flops_per_image, net_from_config, project_fit
 
 
-
 def default_overrides(sizes: Sizes, width: str) -> list[str]:
     """The default training config (light augmentation, no workers) at this width and batch."""
     return [*sizes.model(width), f"data.batch_size={sizes.batch_size}"]

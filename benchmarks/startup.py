@@ -92,8 +92,8 @@ def python_seconds(code: str, repeats: int = 1) -> float:
 
 
 def entry_import() -> tuple[float, set[str]]:
-    """Seconds ``import fer_lightning.train`` takes in a fresh interpreter, and the HEAVY packages it loads."""
-    probe = ("import json, sys, time; started = time.perf_counter(); import fer_lightning.train; "
+    """Seconds ``import fer_lightning.cli.train`` takes in a fresh interpreter, and the HEAVY packages it loads."""
+    probe = ("import json, sys, time; started = time.perf_counter(); import fer_lightning.cli.train; "
              "print(json.dumps([time.perf_counter() - started, "
              f"[m for m in {HEAVY!r} if m in sys.modules]]))")
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, check=True, capture_output=True, text=True)
@@ -173,7 +173,7 @@ def run(sizes: Sizes, context: dict[str, Any]) -> dict[str, Any]:
 
     phases = [
         ("python interpreter alone (python -c pass)", interpreter),
-        ("+ import fer_lightning.train (what --help costs)", entry),
+        ("+ import fer_lightning.cli.train (what --help costs)", entry),
         ("+ Hydra, imports, data (synthetic faces drawn), model: callbacks built", marks["callbacks_built"]),
         ("+ trainer set-up: fit starts", marks["fit_start"]),
         ("first training step starts", marks["first_step_start"]),

@@ -14,7 +14,13 @@ from typing import Any
 from benchmarks.report import figure
 from benchmarks.sizes import TINY_NETWORK, Sizes
 from benchmarks.workload import (
-    FitTiming, compose_train_config, faces, flops_per_image, net_from_config, plain_loop, project_fit,
+    FitTiming,
+    compose_train_config,
+    faces,
+    flops_per_image,
+    net_from_config,
+    plain_loop,
+    project_fit,
 )
 
 TARGET_RATIO = 0.95

@@ -23,11 +23,11 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from fer_lightning.config_compose import bind_run, compose_config
+from fer_lightning.config.compose import bind_run, compose_config
+from fer_lightning.config.resolvers import register_resolvers
 from fer_lightning.data.datamodule import Split
-from fer_lightning.model.cnn import ReportCNN
-from fer_lightning.model.module import NET_KEYS
-from fer_lightning.resolvers import register_resolvers
+from fer_lightning.models.classifier import NET_KEYS
+from fer_lightning.models.cnn import ReportCNN
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 register_resolvers()
@@ -170,7 +170,7 @@ def project_fit(
     """Train ``warmup + steps`` batches through the project's path and time each batch.
 
     The config is composed like the command line, the data module, model and trainer are built
-    from it as ``fer_lightning.commands.train`` builds them; only the trainer is told to stop
+    from it as ``fer_lightning.runs.training`` builds them; only the trainer is told to stop
     after the measured batches and to skip sanity checks, checkpoints and the model summary.
     The images are handed to the data module (its ``splits``) instead of being generated again.
     """

@@ -1,39 +1,6 @@
-"""python -m fer_lightning.leaderboard [SWEEP_DIR] [--json FILE]
+"""`python -m fer_lightning.leaderboard`: the command lives in fer_lightning.cli.leaderboard."""
 
-Every run of a sweep (a Hydra multirun directory), best validation accuracy first; failed and
-unfinished runs are listed too. Without SWEEP_DIR: the latest sweep under outputs/multiruns.
-"""
-
-from __future__ import annotations
-
-import argparse
-import sys
-from pathlib import Path
-
-from fer_lightning.commands.console import print_error
-from fer_lightning.errors import FerError
-from fer_lightning.resolvers import project_root
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m fer_lightning.leaderboard", description=__doc__.split("\n\n")[1])
-    parser.add_argument("sweep_dir", nargs="?", type=Path, metavar="SWEEP_DIR",
-                        help="a multirun directory (default: the latest under outputs/multiruns)")
-    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the table as JSON")
-    return parser.parse_args(argv)
-
-
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    from fer_lightning.commands.leaderboard import latest_sweep, leaderboard
-
-    try:
-        sweep_dir = args.sweep_dir or latest_sweep(Path(project_root()) / "outputs" / "multiruns")
-        leaderboard(sweep_dir, json_path=args.json)
-    except FerError as error:
-        print_error(str(error))
-        sys.exit(2)
-
+from fer_lightning.cli.leaderboard import main
 
 if __name__ == "__main__":
     main()

@@ -11,9 +11,9 @@ import torch
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from fer_lightning.config_compose import bind_run
-from fer_lightning.config_compose import compose_config as compose_config_in_process
-from fer_lightning.resolvers import register_resolvers
+from fer_lightning.config.compose import bind_run
+from fer_lightning.config.compose import compose_config as compose_config_in_process
+from fer_lightning.config.resolvers import register_resolvers
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 register_resolvers()

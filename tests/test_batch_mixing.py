@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fer_lightning.config_checks import check_train_config
+from fer_lightning.config.checks import check_train_config
 from fer_lightning.errors import ConfigError
-from fer_lightning.model.batch_mixing import cutmix_box, mix_batch
-from fer_lightning.model.module import ExpressionClassifier
+from fer_lightning.models.batch_mixing import cutmix_box, mix_batch
+from fer_lightning.models.classifier import ExpressionClassifier
 from tests.conftest import compose_config
 
 

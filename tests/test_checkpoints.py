@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from fer_lightning.errors import CheckpointError
-from fer_lightning.model.checkpoint import load_classifier
-from fer_lightning.model.module import ExpressionClassifier
+from fer_lightning.inference.checkpoint import load_classifier
+from fer_lightning.models.classifier import ExpressionClassifier
 
 NARROW = {"channels": [8, 16, 32, 64, 128, 256, 256], "hidden": [32, 16]}
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from hydra.utils import instantiate
 
-from fer_lightning.config_checks import check_train_config
-from fer_lightning.paths import config_dir
+from fer_lightning.config.checks import check_train_config
+from fer_lightning.config.paths import config_dir
 from tests.conftest import compose_config
 
 CONF = Path(config_dir())

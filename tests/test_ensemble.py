@@ -17,12 +17,13 @@ import torch
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
-from fer_lightning.commands.ensemble import build_ensemble, greedy_selection
-from fer_lightning.commands.evaluate import load_split, run_data_config
 from fer_lightning.errors import FerError
-from fer_lightning.model.checkpoint import load_classifier, load_predictor
-from fer_lightning.model.ensemble import SoftmaxAverage
-from fer_lightning.model.module import ExpressionClassifier
+from fer_lightning.inference.checkpoint import load_classifier, load_predictor
+from fer_lightning.inference.ensemble_file import SoftmaxAverage
+from fer_lightning.inference.evaluation import load_split
+from fer_lightning.inference.sweep_ensemble import build_ensemble, greedy_selection
+from fer_lightning.models.classifier import ExpressionClassifier
+from fer_lightning.runs.saved_run import run_data_config
 from tests.conftest import FAST, compose_config
 
 # ----------------------------------------------------------- fake sweeps (shared by other tests)
@@ -196,7 +197,7 @@ def test_softmax_average_normalises_weights_and_rejects_bad_ones():
 
 
 def test_ensemble_command_names_a_sweep_without_runs(tmp_path, capsys):
-    from fer_lightning.ensemble import main
+    from fer_lightning.cli.ensemble import main
 
     (tmp_path / "empty").mkdir()
     with pytest.raises(SystemExit) as exit_info:

@@ -12,25 +12,25 @@ import pytest
 import torch
 from torch import nn
 
-from fer_lightning.analysis.attribution import (
+from fer_lightning.callbacks import ConfusionMatrixCallback, FilterPicturesCallback, SaliencyMapsCallback
+from fer_lightning.classes import CLASS_NAMES
+from fer_lightning.errors import ConfigError
+from fer_lightning.explain.attribution import (
     METHODS,
     attribute,
     conv_layer,
     examples_per_class,
     mass_inside,
 )
-from fer_lightning.analysis.figures import (
+from fer_lightning.explain.filter_visualization import choose_filters, filter_response, maximize_filters
+from fer_lightning.models.cnn import ReportCNN
+from fer_lightning.runs.training import instantiate_named
+from fer_lightning.viz.figures import (
     confused_pairs,
     confusion_matrix_figure,
     figure_to_array,
     row_normalized,
 )
-from fer_lightning.analysis.filter_visualization import choose_filters, filter_response, maximize_filters
-from fer_lightning.callbacks import ConfusionMatrixCallback, FilterPicturesCallback, SaliencyMapsCallback
-from fer_lightning.classes import CLASS_NAMES
-from fer_lightning.commands.train import instantiate_named
-from fer_lightning.errors import ConfigError
-from fer_lightning.model.cnn import ReportCNN
 from tests.conftest import compose_config
 from tests.helpers import ROOT, run_cli, tensorboard_tags
 
@@ -269,10 +269,10 @@ def test_captum_and_matplotlib_load_only_when_a_figure_is_made():
     # (torchmetrics, and so Lightning, imports matplotlib itself; the analysis modules must not.)
     code = (
         "import sys\n"
-        "import fer_lightning.analysis.attribution, fer_lightning.analysis.figures\n"
-        "import fer_lightning.analysis.filter_visualization, fer_lightning.analysis.html_report\n"
+        "import fer_lightning.explain.attribution, fer_lightning.viz.figures\n"
+        "import fer_lightning.explain.filter_visualization, fer_lightning.viz.html_page\n"
         "print(sorted(m for m in ('captum', 'matplotlib') if m in sys.modules))\n"
-        "import fer_lightning.callbacks, fer_lightning.commands.report\n"
+        "import fer_lightning.callbacks, fer_lightning.viz.run_report\n"
         "print('captum' in sys.modules)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

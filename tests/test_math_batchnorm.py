@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fer_lightning.analysis.batchnorm_math import batchnorm_backward, batchnorm_forward
+from fer_lightning.theory.batchnorm import batchnorm_backward, batchnorm_forward
 
 # (N, D) feature vectors and (N, C, H, W) conv activations; at least two values per statistic.
 shapes = st.one_of(

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fer_lightning.analysis.conv_arithmetic import (
+from fer_lightning.theory.conv_arithmetic import (
     conv2d_output_shape,
     conv_output_length,
     maxpool2d_output_shape,

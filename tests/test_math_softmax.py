@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fer_lightning.analysis.softmax_cross_entropy import (
+from fer_lightning.theory.softmax_cross_entropy import (
     cross_entropy,
     cross_entropy_grad,
     smoothed_targets,

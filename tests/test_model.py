@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from fer_lightning.model.cnn import REPORT_DROPOUT_SCHEDULE, ReportCNN, scaled_dropout
-from fer_lightning.model.module import ExpressionClassifier, balanced_class_weights
+from fer_lightning.models.classifier import ExpressionClassifier, balanced_class_weights
+from fer_lightning.models.cnn import REPORT_DROPOUT_SCHEDULE, ReportCNN, scaled_dropout
 
 
 def layer_kinds(module: nn.Sequential) -> list[str]:

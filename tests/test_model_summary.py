@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from fer_lightning.analysis.model_summary import LayerRow, format_summary, summarize
-from fer_lightning.model.cnn import ReportCNN
+from fer_lightning.models.cnn import ReportCNN
+from fer_lightning.viz.model_table import LayerRow, format_summary, summarize
 
 
 @pytest.fixture(autouse=True, scope="module")

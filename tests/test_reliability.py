@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from fer_lightning.commands.train import train
-from fer_lightning.model.module import ExpressionClassifier
+from fer_lightning.cli.train import train_command as train
+from fer_lightning.models.classifier import ExpressionClassifier
 from tests.conftest import FAST
 from tests.helpers import run_cli
 
@@ -127,7 +127,7 @@ def test_resumed_run_ends_exactly_like_an_uninterrupted_one(tmp_path):
 
 
 def test_truncated_last_checkpoint_is_kept_aside_not_loaded(tmp_path):
-    from fer_lightning.commands.run_directory import RunDirectory
+    from fer_lightning.runs.directory import RunDirectory
 
     run = RunDirectory(tmp_path)
     run.checkpoint_dir.mkdir(parents=True)

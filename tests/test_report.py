@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from fer_lightning.analysis.html_report import ReportFigure, Section, paragraph, write_report
-from fer_lightning.commands.report import build_report, open_finished_run, read_history, report
+from fer_lightning.cli.report import quote_path_overrides, report
 from fer_lightning.errors import FerError
-from fer_lightning.report import quote_path_overrides
+from fer_lightning.runs.saved_run import open_finished_run
+from fer_lightning.viz.html_page import ReportFigure, Section, paragraph, write_report
+from fer_lightning.viz.run_report import build_report, read_history
 from tests.conftest import compose_config
 from tests.helpers import run_cli
 from tests.test_figures_callbacks import trained_figures_run

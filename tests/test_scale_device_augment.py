@@ -7,8 +7,8 @@ import torch
 
 from fer_lightning.data.gpu_augment import (
     PRESETS,
-    DeviceAugmentConfig,
     DeviceAugmentation,
+    DeviceAugmentConfig,
     augment_batch,
     preset_config,
     sampling_matrices,
@@ -105,7 +105,7 @@ def test_callback_augments_the_batch_in_place_and_leaves_labels():
 
 
 def test_callback_is_one_override_away(tmp_path):
-    from fer_lightning.commands.train import instantiate_named
+    from fer_lightning.runs.training import instantiate_named
     from tests.conftest import compose_config
 
     cfg = compose_config([

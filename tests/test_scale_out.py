@@ -16,9 +16,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf, open_dict, read_write
 
-from fer_lightning.commands.launch_checks import check_launch
-from fer_lightning.commands.sweep_failures import failed_job_raises
 from fer_lightning.errors import ConfigError
+from fer_lightning.runs.launch_checks import check_launch
+from fer_lightning.runs.sweep_failures import failed_job_raises
 from tests.conftest import compose_config
 from tests.helpers import ROOT, run_cli, tensorboard_tags
 
@@ -156,7 +156,7 @@ def test_failed_optuna_trial_raises_and_basic_sweep_job_returns_nan(train_config
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from fer_lightning.commands.train import train
+    from fer_lightning.cli.train import train_command as train
 
     for optuna, expect_raise in ((True, True), (False, False)):
         cfg = train_config("model.dropout=1.5", *(["hparams_search=optuna"] if optuna else []))
@@ -186,7 +186,7 @@ def test_slurm_sweep_renders_one_array_job_with_a_task_per_gpu(tmp_path, monkeyp
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.utils import JobReturn, JobStatus
 
-    import fer_lightning.train as entry
+    import fer_lightning.cli.train as entry
 
     fake_slurm_binaries(tmp_path / "bin")
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
@@ -262,7 +262,7 @@ def assert_trained_in_two_processes(run_dir: Path, train_images: int, batch_size
 def test_ddp_cpu_trains_in_two_processes_alone_with_the_default_figures(tmp_path):
     from hydra.core.global_hydra import GlobalHydra
 
-    from fer_lightning.commands.train import train
+    from fer_lightning.cli.train import train_command as train
 
     # The shipped callbacks and logger (figures included), not the fast-test set: they must work under DDP.
     cfg = compose_config(["trainer=ddp_cpu", "trainer.devices=2", "model/width=narrow", "trainer.max_epochs=1",

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from fer_lightning.commands.train import train
+from fer_lightning.cli.train import train_command as train
 from tests.conftest import FAST
 from tests.helpers import run_cli, tensorboard_tags
 

@@ -10,12 +10,12 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from fer_lightning.commands.evaluate import evaluate
-from fer_lightning.commands.report import report
+from fer_lightning.cli.report import report
 from fer_lightning.data.augmentation import build_transform
 from fer_lightning.errors import FerError
-from fer_lightning.model.ensemble import ensemble_artifact
-from fer_lightning.model.module import ExpressionClassifier
+from fer_lightning.inference.ensemble_file import ensemble_artifact
+from fer_lightning.inference.evaluation import evaluate
+from fer_lightning.models.classifier import ExpressionClassifier
 from tests.conftest import compose_config
 from tests.test_ensemble import TINY, write_checkpoint
 
@@ -133,7 +133,7 @@ def test_a_run_directory_naming_code_is_refused_by_evaluate_and_report(scene, ki
 
 def evaluate_command(cfg):
     """The evaluate command as its entry point runs it: errors are one line, exit status 2."""
-    from fer_lightning.commands.entry import run_task
+    from fer_lightning.cli.entry import run_task
 
     return run_task(evaluate, cfg)
 

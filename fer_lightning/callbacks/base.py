@@ -8,14 +8,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pytorch_lightning as pl
-import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from fer_lightning.analysis.figures import figure_to_array
 from fer_lightning.classes import CLASS_NAMES
 from fer_lightning.errors import ConfigError
+from fer_lightning.viz.figures import figure_to_array
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -45,19 +43,6 @@ def validation_dataset(trainer: pl.Trainer) -> Any | None:
     if loaders is None and trainer.datamodule is not None and hasattr(trainer.datamodule, "val_dataloader"):
         loaders = trainer.datamodule.val_dataloader()
     return getattr(loaders, "dataset", None)
-
-
-def dataset_labels(dataset: Any, limit: int = 10_000) -> np.ndarray:
-    """Labels of an indexable (image, label) dataset: its ``labels`` array when it keeps one."""
-    labels = getattr(dataset, "labels", None)
-    if labels is not None:
-        return np.asarray(labels)
-    return np.asarray([int(dataset[i][1]) for i in range(min(len(dataset), limit))])
-
-
-def dataset_images(dataset: Any, indices: np.ndarray) -> torch.Tensor:
-    """``(N, C, H, W)`` float tensors of the chosen items, exactly as validation sees them."""
-    return torch.stack([torch.as_tensor(dataset[int(i)][0]) for i in indices]).float()
 
 
 class FigureCallback(pl.Callback):

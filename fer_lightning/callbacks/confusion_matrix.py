@@ -77,7 +77,7 @@ class ConfusionMatrixCallback(FigureCallback):
             self.mark_drawn(trainer)
 
     def log_matrix(self, trainer: pl.Trainer, counts: Any) -> None:
-        from fer_lightning.analysis.figures import confused_pairs, confusion_matrix_figure
+        from fer_lightning.viz.figures import confused_pairs, confusion_matrix_figure
 
         epoch = trainer.current_epoch
         title = f"validation, epoch {epoch} (accuracy {counts.trace() / max(counts.sum(), 1):.1%})"

@@ -6,11 +6,12 @@ from collections.abc import Sequence
 
 import pytorch_lightning as pl
 
-from fer_lightning.analysis.attribution import classifier_network, conv_layer, describe_layer
-from fer_lightning.analysis.figures import feature_maps_figure, filters_figure
-from fer_lightning.analysis.filter_visualization import choose_filters, feature_maps, maximize_filters
-from fer_lightning.callbacks.base import FigureCallback, dataset_images, validation_dataset
+from fer_lightning.callbacks.base import FigureCallback, validation_dataset
+from fer_lightning.data.datasets import dataset_images
 from fer_lightning.errors import ConfigError
+from fer_lightning.explain.attribution import classifier_network, conv_layer, describe_layer
+from fer_lightning.explain.filter_visualization import choose_filters, feature_maps, maximize_filters
+from fer_lightning.viz.figures import feature_maps_figure, filters_figure
 
 
 class FilterPicturesCallback(FigureCallback):

@@ -8,7 +8,10 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from fer_lightning.analysis.attribution import (
+from fer_lightning.callbacks.base import FigureCallback, class_names, validation_dataset
+from fer_lightning.data.datasets import dataset_images, dataset_labels
+from fer_lightning.errors import ConfigError
+from fer_lightning.explain.attribution import (
     TARGETS,
     attribute,
     check_method,
@@ -17,15 +20,7 @@ from fer_lightning.analysis.attribution import (
     examples_per_class,
     predict_classes,
 )
-from fer_lightning.analysis.figures import saliency_figure
-from fer_lightning.callbacks.base import (
-    FigureCallback,
-    class_names,
-    dataset_images,
-    dataset_labels,
-    validation_dataset,
-)
-from fer_lightning.errors import ConfigError
+from fer_lightning.viz.figures import saliency_figure
 
 log = logging.getLogger(__name__)
 

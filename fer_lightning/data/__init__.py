@@ -1,0 +1,1 @@
+"""Reading faces from every supported source, splitting, augmenting and batching them."""

@@ -18,11 +18,13 @@ import torch
 from torch.utils.data import DataLoader
 
 from fer_lightning.classes import NUM_CLASSES
+from fer_lightning.config.choices import DATA_SOURCES, SAMPLERS, allowed
 from fer_lightning.data.augmentation import build_transform
 from fer_lightning.data.datasets import ImageArrayDataset
 from fer_lightning.data.epoch_sampler import EpochSeededSampler
 from fer_lightning.data.splits import stratified_split
 from fer_lightning.errors import ConfigError
+from fer_lightning.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +109,8 @@ class FERDataModule(pl.LightningDataModule):
                 return cached["images"], cached["labels"]
         faces = generate(count, seed=seed)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, images=faces.images, labels=faces.labels)
-        tmp.replace(path)  # atomic: parallel sweep jobs never read half a file
+        with atomic_write(path) as handle:  # parallel sweep jobs never read half a file
+            np.savez(handle, images=faces.images, labels=faces.labels)
         return faces.images, faces.labels
 
     def _read_files(self) -> dict[str, Split]:
@@ -131,7 +132,7 @@ class FERDataModule(pl.LightningDataModule):
         elif self.source == "file":
             splits = self._read_files()
         else:
-            raise ConfigError(f"data.source={self.source!r}: allowed values are synthetic, file")
+            raise ConfigError(f"data.source={self.source!r} is not allowed: {allowed(DATA_SOURCES)}")
         if "train" not in splits and "test" not in splits:
             raise ConfigError(f"data.path={self.path}: no train or test split found")
         train = splits.get("train")
@@ -198,8 +199,8 @@ class FERDataModule(pl.LightningDataModule):
         if self.sampler == "balanced":
             counts = np.bincount(split.labels, minlength=NUM_CLASSES).astype(np.float64)
             weights = torch.as_tensor(1.0 / np.maximum(counts, 1)[split.labels])
-        elif self.sampler not in (None, "none"):
-            raise ConfigError(f"data.sampler={self.sampler!r}: allowed values are null, balanced")
+        elif self.sampler not in SAMPLERS:
+            raise ConfigError(f"data.sampler={self.sampler!r} is not allowed: {allowed(SAMPLERS)}")
         reseed = getattr(transform, "set_random_seed", None)
         sampler = EpochSeededSampler(len(dataset), self.seed, self._current_epoch, weights, on_epoch=reseed)
         return self._loader(dataset, self.batch_size, shuffle=False, sampler=sampler)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -68,3 +69,16 @@ class ImageArrayDataset(Dataset):
     def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
         # DataLoader's batched fetch: one call per batch instead of one per image.
         return [self[i] for i in indices]
+
+
+def dataset_labels(dataset: Any, limit: int = 10_000) -> np.ndarray:
+    """Labels of an indexable (image, label) dataset: its ``labels`` array when it keeps one."""
+    labels = getattr(dataset, "labels", None)
+    if labels is not None:
+        return np.asarray(labels)
+    return np.asarray([int(dataset[i][1]) for i in range(min(len(dataset), limit))])
+
+
+def dataset_images(dataset: Any, indices: np.ndarray) -> torch.Tensor:
+    """``(N, C, H, W)`` float tensors of the chosen items, exactly as validation sees them."""
+    return torch.stack([torch.as_tensor(dataset[int(i)][0]) for i in indices]).float()

@@ -12,9 +12,7 @@ from collections.abc import Callable, Iterator
 import torch
 from torch.utils.data import Sampler
 
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    return (int(seed) * 1_000_003 + int(epoch) * 7919) % 2**31
+from fer_lightning.seeds import epoch_seed
 
 
 class EpochSeededSampler(Sampler[int]):

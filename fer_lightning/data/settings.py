@@ -75,7 +75,7 @@ def data_settings(settings: Any, where: str) -> dict[str, Any]:
 
 
 def local_cache_dir() -> str:
-    from fer_lightning.resolvers import project_root
+    from fer_lightning.config.resolvers import project_root
 
     return str(Path(project_root()) / "outputs" / "cache")
 

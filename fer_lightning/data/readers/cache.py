@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from fer_lightning.data.readers.table import ParsedRows
+from fer_lightning.files import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -82,13 +83,10 @@ def save_cached(file: Path, rows: ParsedRows) -> None:
     arrays = {name: getattr(rows, name) for name in _ARRAYS}
     if rows.names is not None:
         arrays["names"] = rows.names
-    partial = file.with_name(f"{file.name}.{os.getpid()}.partial")
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
-        with partial.open("wb") as handle:
+        with atomic_write(file) as handle:
             np.savez(handle, **arrays)
-        os.replace(partial, file)
         _drop_older_versions(file)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         log.warning("could not write the data cache %s (%s); reading goes on without it", file, exc)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import warnings
 
+from fer_lightning.config.choices import ON_BAD_ROWS, allowed
 from fer_lightning.errors import ConfigError, DataFormatError
 
-ON_BAD_ROWS = ("raise", "skip")
 SHOWN_PROBLEMS = 5
 
 
@@ -20,7 +20,7 @@ class SkippedDataWarning(UserWarning):
 
 def check_on_bad_rows(on_bad_rows: str) -> None:
     if on_bad_rows not in ON_BAD_ROWS:
-        raise ConfigError(f"data.on_bad_rows={on_bad_rows!r}: allowed values are {', '.join(ON_BAD_ROWS)}")
+        raise ConfigError(f"data.on_bad_rows={on_bad_rows!r} is not allowed: {allowed(ON_BAD_ROWS)}")
 
 
 def _plural(count: int, noun: str) -> str:

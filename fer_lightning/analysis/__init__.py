@@ -1,1 +1,0 @@
-"""Analysis of the model and of the math behind it."""

@@ -1,0 +1,82 @@
+"""Run a @hydra.main function so that a mistake on the command line is one line, not a page."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from fer_lightning.cli.console import print_error
+from fer_lightning.errors import FerError
+
+T = TypeVar("T")
+# Keys whose values are file paths in the commands' configs.
+PATH_KEYS = ("ckpt_path", "input", "output", "annotate_dir", "data.path", "data.test_path",
+             "run_dir", "output_dir", "checkpoint")
+
+
+def quote_path_overrides(args: Sequence[str], keys: Sequence[str] = PATH_KEYS) -> list[str]:
+    """``run_dir=a/b=c,d`` -> ``run_dir='a/b=c,d'``, so paths can be typed (or pasted) as they are.
+
+    Run and sweep directories are named after their overrides, and Hydra's override grammar reads
+    ``=`` and ``,`` in a value as syntax. Values already quoted, and ``null``, are left alone.
+    """
+    quoted = []
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if sep and key.lstrip("+~") in keys and value and value[0] not in "'\"" and value != "null":
+            arg = key + "='" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+        quoted.append(arg)
+    return quoted
+
+
+def run_task(task: Callable[..., T], *args: object, **kwargs: object) -> T:
+    """Run a command's work so that a user's mistake ends as one line, exit status 2.
+
+    Inside a Hydra job this matters twice: an exception escaping the job would make Hydra print an
+    extra "Error executing job" line, while SystemExit passes through Hydra untouched.
+    """
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return task(*args, **kwargs)
+    except (FerError, OmegaConfBaseException) as error:
+        print_error(one_line(str(error)))
+        raise SystemExit(2) from None
+
+
+def one_line(message: str) -> str:
+    """A multi-line error (Hydra's composition errors, say) as one line, without the search-path listing.
+
+    Lines are joined, nothing inside a line is changed: paths such as ``../shared`` stay as they are.
+    """
+    lines = [line.strip() for line in message.split("Config search path:")[0].splitlines() if line.strip()]
+    joined = lines[0] if lines else ""
+    for line in lines[1:]:
+        joined += (" " if joined.endswith((":", ".", ",", ";")) else ", ") + line
+    return joined
+
+
+def run_entry(hydra_main: Callable[[], object]) -> None:
+    """Call ``hydra_main``; configuration errors exit with status 2 and one line on stderr.
+
+    HYDRA_FULL_ERROR=1, set by the user, keeps Hydra's own full report.
+    """
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        hydra_main()
+        return
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # let the exception reach us instead of Hydra's printer
+    try:
+        hydra_main()
+    except (HydraException, OmegaConfBaseException, FerError) as error:
+        print_error(one_line(str(error)))
+        sys.exit(2)
+    except OSError as error:
+        # Typically the output directory: Hydra creates it before any of our code runs.
+        where = f"{error.filename}: " if error.filename else ""
+        print_error(f"{where}{error.strerror or error}")
+        sys.exit(2)

@@ -1,0 +1,33 @@
+"""python -m fer_lightning.leaderboard [SWEEP_DIR] [--json FILE]
+
+Every run of a sweep (a Hydra multirun directory), best validation accuracy first; failed and
+unfinished runs are listed too. Without SWEEP_DIR: the latest sweep under outputs/multiruns.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from fer_lightning.cli.entry import run_task
+from fer_lightning.config.resolvers import project_root
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m fer_lightning.leaderboard", description=__doc__.split("\n\n")[1])
+    parser.add_argument("sweep_dir", nargs="?", type=Path, metavar="SWEEP_DIR",
+                        help="a multirun directory (default: the latest under outputs/multiruns)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the table as JSON")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    from fer_lightning.runs.leaderboard import latest_sweep, leaderboard
+
+    sweep_dir = args.sweep_dir or run_task(latest_sweep, Path(project_root()) / "outputs" / "multiruns")
+    run_task(leaderboard, sweep_dir, json_path=args.json)
+
+
+if __name__ == "__main__":
+    main()

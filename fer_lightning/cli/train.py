@@ -1,0 +1,60 @@
+"""python -m fer_lightning.train [-m] [group=option ...] [key=value ...]"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import hydra
+from omegaconf import DictConfig
+
+from fer_lightning.cli.console import print_error
+from fer_lightning.cli.entry import run_entry
+from fer_lightning.config.paths import config_dir
+from fer_lightning.config.resolvers import register_resolvers
+from fer_lightning.errors import FerError
+
+register_resolvers()
+log = logging.getLogger(__name__)
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
+def hydra_main(cfg: DictConfig) -> float | None:
+    return train_command(cfg)
+
+
+def train_command(cfg: DictConfig) -> float | None:
+    """Train one run (a job of a sweep, or alone); a user's mistake is one line and exit status 2,
+    and a failed job of a sweep lets the sweep go on."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from fer_lightning.runs.sweep_failures import failed_job_raises
+    from fer_lightning.runs.training import train  # heavy imports after Hydra parsed the command line
+
+    hydra_cfg = HydraConfig.get()
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    try:
+        return train(cfg)
+    except (FerError, FloatingPointError) as error:
+        print_error(str(error))
+        if not multirun:
+            raise SystemExit(2) from None
+        if failed_job_raises(hydra_cfg):
+            raise  # the optuna sweeper records the trial as failed and goes on
+        return math.nan  # the sweep goes on; the leaderboard lists this run as failed
+    except Exception:
+        if not multirun:
+            raise
+        log.exception("run failed; the sweep continues")
+        if failed_job_raises(hydra_cfg):
+            raise
+        return math.nan
+
+
+def main() -> None:
+    run_entry(hydra_main)
+
+
+if __name__ == "__main__":
+    main()

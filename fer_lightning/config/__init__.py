@@ -1,0 +1,1 @@
+"""Configuration: composing, resolvers and checks of every allowed value."""

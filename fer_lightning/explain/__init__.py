@@ -1,0 +1,1 @@
+"""What a trained network looks at: attributions (Captum) and filter pictures."""

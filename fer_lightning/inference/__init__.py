@@ -1,0 +1,1 @@
+"""Trained models in use: checkpoint and ensemble files, evaluation, prediction, export."""

@@ -1,0 +1,250 @@
+"""Average the best runs of a sweep into one ensemble file, chosen on validation accuracy only.
+
+Each member's probabilities on the validation (and test) images are computed once and kept, so
+an ensemble of k members costs k single evaluations, and greedy selection tries a larger
+ensemble by averaging arrays instead of running networks again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from fer_lightning.errors import CheckpointError, ConfigError, FerError
+from fer_lightning.inference.evaluation import (
+    LabelledImages,
+    accuracy,
+    data_identity,
+    data_summary,
+    load_splits,
+    predict_probabilities,
+)
+from fer_lightning.runs.leaderboard import RunRecord, collect_runs
+from fer_lightning.runs.saved_run import run_data_config
+
+log = logging.getLogger(__name__)
+
+ENSEMBLE_JSON = "ensemble.json"
+ENSEMBLE_FILE = "ensemble.ckpt"
+SELECTIONS = ("top_k", "greedy")
+T = TypeVar("T")
+_END = object()  # marks the end of the ranked runs (a run itself is never this object)
+
+
+# ---------------------------------------------------------------------------------- selection
+def average(probabilities: Sequence[np.ndarray]) -> np.ndarray:
+    """Equal-weight mean of the members' probabilities."""
+    return np.mean(np.stack(probabilities), axis=0)
+
+
+def greedy_selection(ranked: Iterable[T], val_probabilities: Callable[[T], np.ndarray],
+                     labels: np.ndarray, max_members: int | None = None) -> list[T]:
+    """Best run first; add the next-best only while the average's validation accuracy improves.
+
+    ``ranked`` is consumed lazily, so a run that is never considered is never evaluated.
+    """
+    candidates = iter(ranked)
+    first = next(candidates, _END)
+    if first is _END:
+        return []
+    chosen, probabilities = [first], [val_probabilities(first)]
+    best = accuracy(probabilities[0], labels)
+    while max_members is None or len(chosen) < max_members:
+        candidate = next(candidates, _END)
+        if candidate is _END:
+            break
+        trial = probabilities + [val_probabilities(candidate)]
+        score = accuracy(average(trial), labels)
+        if score <= best:
+            break  # no better: the runs after it are weaker still
+        chosen.append(candidate)
+        probabilities, best = trial, score
+    return chosen
+
+
+# ------------------------------------------------------------------------------------ members
+@dataclass
+class Member:
+    run: RunRecord
+    checkpoint: Path
+    module: Any  # SoftmaxAverage around the member's network
+    hyper_parameters: dict[str, Any]
+    state_dict: dict[str, Any]
+    probabilities: dict[str, np.ndarray] = field(default_factory=dict)  # split -> (N, classes)
+
+    def split_accuracy(self, split: str, data: dict[str, LabelledImages]) -> float | None:
+        """Accuracy on a labelled split it was run on; None for a split it was not."""
+        if split not in self.probabilities:
+            return None
+        return accuracy(self.probabilities[split], data[split].labels)
+
+
+def member_checkpoint(run: RunRecord) -> Path:
+    """The best checkpoint metrics.json names, or checkpoints/best.ckpt when the sweep was moved."""
+    if run.best_checkpoint is not None and run.best_checkpoint.is_file():
+        return run.best_checkpoint
+    return run.path / "checkpoints" / "best.ckpt"
+
+
+def load_member(run: RunRecord) -> Member:
+    from fer_lightning.inference.checkpoint import classifier_from_checkpoint, read_checkpoint
+    from fer_lightning.inference.ensemble_file import SoftmaxAverage
+
+    path = member_checkpoint(run)
+    classifier = classifier_from_checkpoint(read_checkpoint(path), source=str(path))
+    return Member(run, path, SoftmaxAverage([classifier.net]).eval(), dict(classifier.hparams),
+                  classifier.state_dict())
+
+
+def loadable_members(runs: Iterable[RunRecord], skipped: list[dict[str, str]]) -> Iterator[Member]:
+    """Members in the given order; a missing or unreadable checkpoint is skipped with a warning."""
+    for run in runs:
+        try:
+            yield load_member(run)
+        except CheckpointError as error:
+            log.warning("skipping run %s: %s", run.path, error)
+            skipped.append({"run_dir": str(run.path), "reason": str(error)})
+
+
+def shared_data(runs: list[RunRecord], skipped: list[dict[str, str]]) -> tuple[list[RunRecord], dict[str, Any]]:
+    """The data config all candidate runs trained on; runs whose config is unreadable are skipped.
+
+    Validation accuracies are only comparable, and averaging only meaningful, on the same images.
+    """
+    usable, configs = [], []
+    for run in runs:
+        try:
+            configs.append(run_data_config(run.path))
+            usable.append(run)
+        except ConfigError as error:
+            log.warning("skipping run %s: %s", run.path, error)
+            skipped.append({"run_dir": str(run.path), "reason": str(error)})
+    if not usable:
+        raise FerError("no run with a readable config to take members from")
+    reference = data_identity(configs[0])
+    for run, config in zip(usable[1:], configs[1:]):
+        identity = data_identity(config)
+        if identity != reference:
+            keys = [k for k in reference if reference[k] != identity[k]]
+            details = ", ".join(f"{k}: {reference[k]!r} vs {identity[k]!r}" for k in keys)
+            raise FerError(
+                f"the runs do not share one data source ({details}; {usable[0].path.name} vs {run.path.name}): "
+                "ensemble runs of one data set only"
+            )
+    log.info("all %d candidate runs share the data: %s", len(usable), data_summary(configs[0]))
+    return usable, configs[0]
+
+
+# ------------------------------------------------------------------------------------- command
+def choose_members(ranked: list[RunRecord], val: LabelledImages, top_k: int, greedy: bool, batch_size: int,
+                   skipped: list[dict[str, str]]) -> list[Member]:
+    """The members, each with its validation probabilities (computed once, in one batched pass)."""
+
+    def val_probabilities(member: Member) -> np.ndarray:
+        member.probabilities["val"] = predict_probabilities(member.module, val.images, batch_size,
+                                                            transform=val.transform)
+        return member.probabilities["val"]
+
+    in_order = loadable_members(ranked, skipped)
+    if greedy:
+        return greedy_selection(in_order, val_probabilities, val.labels, top_k)
+    chosen = list(itertools.islice(in_order, top_k))
+    for member in chosen:
+        val_probabilities(member)
+    return chosen
+
+
+def describe(member: Member, weight: float, data: dict[str, LabelledImages]) -> dict[str, Any]:
+    return {
+        "run_dir": str(member.run.path),
+        "checkpoint": str(member.checkpoint),
+        "overrides": member.run.changed,
+        "best_val_acc": member.run.best_val_acc,  # as training recorded it
+        "val_acc": member.split_accuracy("val", data),
+        "test_acc": member.split_accuracy("test", data),
+        "weight": weight,
+    }
+
+
+def build_ensemble(sweep_dir: str | Path, top_k: int = 5, greedy: bool = False, batch_size: int = 256,
+                   output: str | Path | None = None) -> dict[str, Any]:
+    """Choose members, evaluate them, save ``ensemble.ckpt`` and ``ensemble.json`` into the sweep.
+
+    ``top_k``: the k best completed runs by best validation accuracy; with ``greedy``, the most
+    members to take. Test accuracy is computed only after the choice, for the report. Returns the
+    ensemble.json document.
+    """
+    from fer_lightning.inference.ensemble_file import ensemble_artifact, save_ensemble
+
+    if top_k < 1:
+        raise ConfigError(f"top_k={top_k}: at least 1")
+    sweep_dir = Path(sweep_dir)
+    runs, _ = collect_runs(sweep_dir)
+    ranked = [r for r in runs if r.status == "completed" and isinstance(r.best_val_acc, (int, float))]
+    if not ranked:
+        raise FerError(f"{sweep_dir}: no completed run to build an ensemble from")
+    skipped: list[dict[str, str]] = []
+    ranked, data_config = shared_data(ranked, skipped)
+    data = {name: split for name, split in load_splits(data_config, ("val", "test")).items()
+            if split.labels is not None}
+    if "val" not in data:
+        raise FerError(f"the data ({data_summary(data_config)}) has no labelled validation split to choose members on")
+
+    chosen = choose_members(ranked, data["val"], top_k, greedy, batch_size, skipped)
+    if not chosen:
+        raise FerError(f"{sweep_dir}: none of the completed runs has a readable checkpoint")
+    if "test" in data:
+        for member in chosen:
+            member.probabilities["test"] = predict_probabilities(member.module, data["test"].images, batch_size,
+                                                                 transform=data["test"].transform)
+    ensemble_acc = {split: accuracy(average([m.probabilities[split] for m in chosen]), data[split].labels)
+                    for split in data}
+
+    weights = [1.0 / len(chosen)] * len(chosen)
+    described = [describe(member, weight, data) for member, weight in zip(chosen, weights)]
+    selection = "greedy" if greedy else "top_k"
+    artifact_path = Path(output) if output else sweep_dir / ENSEMBLE_FILE
+    save_ensemble(artifact_path, ensemble_artifact(
+        [{"hyper_parameters": m.hyper_parameters, "state_dict": m.state_dict, **d} for m, d in zip(chosen, described)],
+        weights, selection=selection, data=data_config,
+    ))
+    document = {
+        "sweep_dir": str(sweep_dir),
+        "artifact": str(artifact_path),
+        "selection": selection,
+        "top_k": top_k,
+        "data": data_summary(data_config),
+        "members": described,
+        "ensemble": {"val_acc": ensemble_acc["val"], "test_acc": ensemble_acc.get("test"),
+                     "num_val": len(data["val"].images),
+                     "num_test": len(data["test"].images) if "test" in data else 0},
+        "skipped": skipped,
+    }
+    (sweep_dir / ENSEMBLE_JSON).write_text(json.dumps(document, indent=2) + "\n")
+    return document
+
+
+def render_table(document: dict[str, Any]):
+    from rich.table import Table
+
+    def percent(value: float | None) -> str:
+        return "-" if value is None else f"{100 * value:.2f}"
+
+    table = Table(title=f"Ensemble of {len(document['members'])} ({document['selection']}) on {document['data']}",
+                  caption=f"saved to {document['artifact']}", caption_justify="left")
+    for name in ("member", "weight", "val acc %", "test acc %"):
+        table.add_column(name, justify="left" if name == "member" else "right", overflow="fold")
+    for member in document["members"]:
+        table.add_row(" ".join(member["overrides"]) or Path(member["run_dir"]).name, f"{member['weight']:.3f}",
+                      percent(member["val_acc"]), percent(member["test_acc"]))
+    table.add_section()
+    table.add_row("[bold]ensemble[/]", "1.000", f"[bold]{percent(document['ensemble']['val_acc'])}[/]",
+                  f"[bold]{percent(document['ensemble']['test_acc'])}[/]")
+    return table

@@ -1,0 +1,1 @@
+"""Networks, the LightningModule, learning-rate schedules and batch mixing."""

@@ -1,0 +1,187 @@
+"""The runs of a sweep, best first: what each changed, how well it did, and which did not finish."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from fer_lightning.errors import FerError
+from fer_lightning.runs.directory import LOCK_FILE, METRICS_FILE, process_alive
+
+# Statuses in the order the leaderboard lists them; accuracy orders runs within each.
+STATUS_ORDER = ("completed", "interrupted", "running", "unfinished", "failed", "not started")
+
+
+@dataclass
+class RunRecord:
+    path: Path
+    status: str  # one of STATUS_ORDER
+    overrides: list[str]  # as given on the command line
+    changed: list[str] = field(default_factory=list)  # overrides not shared by every run of the sweep
+    best_val_acc: float | None = None
+    best_epoch: int | None = None
+    test_acc: float | None = None
+    train_seconds: float | None = None
+    error: str | None = None  # first line of a failed run's error
+    best_checkpoint: Path | None = None
+
+    @property
+    def label(self) -> str:
+        """How the table names the run: what it changed, else its directory."""
+        return " ".join(self.changed) if self.changed else self.path.name
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["path"] = str(self.path)
+        data["best_checkpoint"] = str(self.best_checkpoint) if self.best_checkpoint else None
+        return data
+
+
+def latest_sweep(root: Path) -> Path:
+    """The most recently started sweep below ``root`` (outputs/multiruns), for a bare command."""
+    sweeps = [p.parent for p in root.glob("**/multirun.yaml")] if root.is_dir() else []
+    if not sweeps:
+        raise FerError(f"no sweep found below {root}: run one (python -m fer_lightning.train -m ...) "
+                       "or name its directory")
+    return max(sweeps, key=lambda p: (p / "multirun.yaml").stat().st_mtime)
+
+
+def find_run_dirs(sweep_dir: Path) -> list[Path]:
+    """Directories holding a run (``.hydra/`` or metrics.json); archives inside a run are not runs."""
+    if not sweep_dir.is_dir():
+        raise FerError(f"{sweep_dir}: no such directory")
+    runs = []
+    for current, subdirs, files in os.walk(sweep_dir):
+        if ".hydra" in subdirs or METRICS_FILE in files:
+            runs.append(Path(current))
+            subdirs.clear()  # its archive/ and checkpoints/ are part of it
+        else:
+            subdirs.sort()
+    return sorted(runs)
+
+
+def read_overrides(run_dir: Path, metrics: dict[str, Any]) -> list[str]:
+    path = run_dir / ".hydra" / "overrides.yaml"
+    if path.is_file():
+        try:
+            return [str(o) for o in OmegaConf.to_container(OmegaConf.load(path))]  # type: ignore[union-attr]
+        except Exception:  # a damaged file should not hide the run; metrics.json has a copy
+            pass
+    return [str(o) for o in metrics.get("overrides") or []]
+
+
+def lock_is_live(run_dir: Path) -> bool:
+    try:
+        lock = json.loads((run_dir / LOCK_FILE).read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return lock.get("host") == socket.gethostname() and process_alive(int(lock.get("pid", -1)))
+
+
+def read_run(run_dir: Path) -> RunRecord:
+    metrics: dict[str, Any] = {}
+    if (run_dir / METRICS_FILE).is_file():
+        try:
+            metrics = json.loads((run_dir / METRICS_FILE).read_text())
+        except (OSError, json.JSONDecodeError):
+            metrics = {"status": "failed", "error": f"{METRICS_FILE} is unreadable"}
+    status = metrics.get("status") or "not started"
+    if status == "running" and not lock_is_live(run_dir):
+        status = "unfinished"  # its process is gone: killed, crashed or the machine stopped
+    if status not in STATUS_ORDER:
+        status = "unfinished"
+    error = metrics.get("error")
+    checkpoint = metrics.get("best_checkpoint")
+    return RunRecord(
+        path=run_dir,
+        status=status,
+        overrides=read_overrides(run_dir, metrics),
+        best_val_acc=metrics.get("best_val_acc"),
+        best_epoch=metrics.get("best_epoch"),
+        test_acc=metrics.get("test_acc"),
+        train_seconds=metrics.get("train_seconds"),
+        error=str(error).strip().splitlines()[0] if error and str(error).strip() else None,
+        best_checkpoint=Path(checkpoint) if checkpoint else None,
+    )
+
+
+def sort_key(run: RunRecord) -> tuple:
+    accuracy = run.best_val_acc if isinstance(run.best_val_acc, (int, float)) else -1.0
+    return (STATUS_ORDER.index(run.status), -accuracy, str(run.path))
+
+
+def common_overrides(runs: list[RunRecord]) -> list[str]:
+    """Overrides every run shares (the sweep's fixed settings); empty for a single run."""
+    if len(runs) < 2:
+        return []
+    shared = set(runs[0].overrides).intersection(*(r.overrides for r in runs[1:]))
+    return [o for o in runs[0].overrides if o in shared]
+
+
+def collect_runs(sweep_dir: str | Path) -> tuple[list[RunRecord], list[str]]:
+    """All runs of a sweep, best first, and the overrides they have in common."""
+    runs = [read_run(path) for path in find_run_dirs(Path(sweep_dir))]
+    if not runs:
+        raise FerError(f"{sweep_dir}: no runs here (no directory with .hydra/ or {METRICS_FILE})")
+    common = common_overrides(runs)
+    for run in runs:
+        run.changed = [o for o in run.overrides if o not in common]
+    return sorted(runs, key=sort_key), common
+
+
+def _percent(value: float | None) -> str:
+    return f"{100 * value:.2f}" if isinstance(value, (int, float)) else "-"
+
+
+def _duration(seconds: float | None) -> str:
+    if not isinstance(seconds, (int, float)):
+        return "-"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
+
+
+def render_table(sweep_dir: Path, runs: list[RunRecord], common: list[str]):
+    from rich.table import Table
+
+    table = Table(title=f"Sweep {sweep_dir}", caption="common: " + (" ".join(common) or "-"),
+                  caption_justify="left")
+    # The run column keeps what a run changed readable; long error notes fold instead.
+    run_width = min(40, max(len(run.label) for run in runs))
+    for name, justify in (("#", "right"), ("run", "left"), ("status", "left"), ("val acc %", "right"),
+                          ("epoch", "right"), ("test acc %", "right"), ("time", "right"), ("note", "left")):
+        table.add_column(name, justify=justify, overflow="fold",  # type: ignore[arg-type]
+                         min_width=run_width if name == "run" else None)
+    styles = {"completed": "green", "failed": "red"}
+    rank = 0
+    for run in runs:
+        rank += run.status == "completed"
+        table.add_row(
+            str(rank) if run.status == "completed" else "",
+            run.label,
+            f"[{styles.get(run.status, 'yellow')}]{run.status}[/]",
+            _percent(run.best_val_acc),
+            "-" if run.best_epoch is None else str(run.best_epoch),
+            _percent(run.test_acc),
+            _duration(run.train_seconds),
+            run.error or "",
+        )
+    return table
+
+
+def leaderboard(sweep_dir: str | Path, json_path: str | Path | None = None, width: int | None = None) -> list[RunRecord]:
+    """Print the sweep's table (and write it as JSON); returns the runs, best first."""
+    from fer_lightning.terminal import console
+
+    sweep_dir = Path(sweep_dir)
+    runs, common = collect_runs(sweep_dir)
+    console(width).print(render_table(sweep_dir, runs, common))
+    if json_path is not None:
+        document = {"sweep_dir": str(sweep_dir), "common_overrides": common, "runs": [r.to_json() for r in runs]}
+        Path(json_path).write_text(json.dumps(document, indent=2) + "\n")
+    return runs

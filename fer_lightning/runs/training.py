@@ -1,0 +1,165 @@
+"""Training: config checks, run directory, data, model, trainer, fit, test, metrics.json."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from fer_lightning.config.checks import check_train_config
+from fer_lightning.config.tree import print_config_tree
+from fer_lightning.errors import FerError
+from fer_lightning.runs.directory import RunDirectory
+from fer_lightning.runs.fit_summary import FitSummary, fit_result
+from fer_lightning.runs.launch_checks import check_launch
+
+log = logging.getLogger(__name__)
+
+
+def global_rank() -> int:
+    """This process's rank as the launcher set it (0 when not distributed)."""
+    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if var in os.environ:
+            return int(os.environ[var])
+    return 0
+
+
+def instantiate_named(group: DictConfig | None) -> list[Any]:
+    """Instantiate every non-null entry of a callbacks/logger group."""
+    if not group:
+        return []
+    from hydra.errors import InstantiationException
+
+    try:
+        return [instantiate(conf) for conf in group.values() if conf is not None and "_target_" in conf]
+    except InstantiationException as error:
+        if isinstance(error.__cause__, FerError):  # a callback's own config check: say it in one line
+            raise error.__cause__ from None
+        raise
+
+
+def hyperparameters(cfg: DictConfig) -> dict[str, Any]:
+    """The flat, comparable values TensorBoard's HPARAMS tab shows for each run."""
+    model, data = cfg.model, cfg.data
+    values = {
+        "model/channels": "-".join(str(c) for c in model.channels),
+        "model/dropout": model.dropout if model.dropout is not None else max(model.dropout_schedule),
+        "model/label_smoothing": model.label_smoothing,
+        "optimizer": str(model.optimizer._target_).rsplit(".", 1)[-1],
+        "optimizer/lr": model.optimizer.lr,
+        "optimizer/weight_decay": model.optimizer.get("weight_decay", 0.0),
+        "scheduler": str(model.scheduler._target_).rsplit(".", 1)[-1] if model.scheduler else "none",
+        "data/batch_size": data.batch_size,
+        "augmentation": "none" if not data.augmentation.train else
+        ",".join(t._target_.rsplit(".", 1)[-1] for t in data.augmentation.train.transforms),
+        "trainer/max_epochs": cfg.trainer.max_epochs,
+        "trainer/precision": str(cfg.trainer.precision),
+        "seed": cfg.seed,
+    }
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def fit_and_test(cfg: DictConfig, run: RunDirectory) -> dict[str, Any]:
+    import pytorch_lightning as pl
+
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    log.info("data: %s", datamodule.describe())
+    model = instantiate(cfg.model)
+    callbacks = [*instantiate_named(cfg.get("callbacks")), FitSummary()]
+    loggers = instantiate_named(cfg.get("logger"))
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for logger in loggers:
+        if hasattr(logger, "log_hyperparams"):
+            logger.log_hyperparams(hyperparameters(cfg), {"hp/best_val_acc": 0.0})
+
+    resume = run.resume_checkpoint()
+    if resume is not None:
+        log.info("resuming from %s", resume)
+    previous_seconds = float(run.read_metrics().get("train_seconds") or 0.0) if resume else 0.0
+    started = time.perf_counter()
+    trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume) if resume else None,
+                weights_only=True)
+    train_seconds = previous_seconds + time.perf_counter() - started
+    fitted = fit_result(trainer, model)  # also right when the fit ran in spawned processes
+
+    checkpoint = trainer.checkpoint_callback
+    best_path = checkpoint.best_model_path if checkpoint is not None else ""
+    test_acc = None
+    if cfg.test and datamodule.has_split("test"):
+        results = trainer.test(model, datamodule=datamodule, ckpt_path=best_path or None, weights_only=True)
+        test_acc = results[0].get("acc/test") if results else None
+    return {
+        "best_val_acc": fitted.best_val_acc,
+        "best_epoch": fitted.best_epoch,
+        "epochs_completed": fitted.epochs_completed,
+        "test_acc": test_acc,
+        "best_checkpoint": str(Path(best_path).resolve()) if best_path else None,
+        "last_checkpoint": str((run.checkpoint_dir / "last.ckpt").resolve()) if (run.checkpoint_dir / "last.ckpt").exists() else None,
+        "train_seconds": round(train_seconds, 2),
+        "interrupted": bool(trainer.interrupted),
+    }
+
+
+def train(cfg: DictConfig) -> float | None:
+    """Train one run; returns the best validation accuracy (what a hyperparameter sweeper maximises).
+
+    A command refused because the same run is live elsewhere raises before touching anything of it.
+    """
+    hydra_cfg = HydraConfig.get()
+    run = RunDirectory(hydra_cfg.runtime.output_dir)
+    leader = global_rank() == 0
+    if leader:
+        run.check_writable()
+        run.acquire_lock()
+    try:
+        return train_locked(cfg, run, hydra_cfg, leader)
+    except (FerError, FloatingPointError) as error:
+        # The run says why it stopped; the command line decides what the failure means (exit or go on).
+        if leader:
+            try:
+                run.write_metrics(status="failed", error=str(error))
+            except OSError:
+                pass
+        raise
+    except Exception as error:
+        if leader:
+            run.write_metrics(status="failed", error=f"{type(error).__name__}: {error}")
+        raise
+    finally:
+        if leader:
+            run.release_lock()
+
+
+def train_locked(cfg: DictConfig, run: RunDirectory, hydra_cfg: DictConfig, leader: bool) -> float | None:
+    check_train_config(cfg)
+    check_launch(cfg, hydra_cfg.mode == RunMode.MULTIRUN)
+    # Every rank skips a finished run: a rank that trained alone would wait for the others forever.
+    if run.status == "completed" and not cfg.retrain:
+        metrics = run.read_metrics()
+        if leader:
+            log.info("already finished in %s (best_val_acc=%s); retrain=true trains it again",
+                     run.path, metrics.get("best_val_acc"))
+        return metrics.get("best_val_acc")
+    if leader and run.status == "completed":
+        log.info("previous results archived to %s", run.archive_previous())
+    if cfg.print_config and leader:
+        print_config_tree(cfg)
+    if leader:
+        run.write_metrics(status="running", error=None, overrides=list(hydra_cfg.overrides.task),
+                          started_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    metrics = fit_and_test(cfg, run)
+    if leader:
+        status = "interrupted" if metrics.pop("interrupted") else "completed"
+        run.write_metrics(status=status, finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"), **metrics)
+        log.info("%s: best val acc %.4f at epoch %s -> %s", status, metrics["best_val_acc"],
+                 metrics["best_epoch"], run.metrics_path)
+    return metrics["best_val_acc"]

@@ -1,0 +1,61 @@
+"""The package's layers import downwards only, as docs/architecture.md draws them."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "fer_lightning"
+BASE = {"classes", "errors", "seeds", "files", "terminal"}
+# What each part of the package may import from the package (besides itself).
+ALLOWED = {
+    "classes": set(), "errors": set(), "seeds": set(), "files": set(), "terminal": set(),
+    "config": BASE,
+    "theory": set(),
+    "data": BASE | {"config"},
+    "models": BASE | {"config"},
+    "explain": BASE,
+    "runs": BASE | {"config", "data", "models"},
+    "inference": BASE | {"config", "data", "models", "runs"},
+    "viz": BASE | {"config", "data", "models", "explain", "theory", "runs", "inference"},
+    "callbacks": BASE | {"data", "explain", "viz"},
+    "cli": BASE | {"config", "data", "models", "explain", "runs", "inference", "viz", "theory"},
+}
+ENTRY_POINTS = {"train", "evaluate", "predict", "export", "ensemble", "leaderboard", "report", "summary"}
+
+
+def part_of(path: Path) -> str:
+    relative = path.relative_to(PACKAGE)
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+def imported_parts(path: Path) -> set[str]:
+    parts = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        parts |= {name.split(".")[1] for name in names if name.startswith("fer_lightning.")}
+    return parts
+
+
+def test_every_module_imports_only_the_layers_below_it():
+    wrong = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        part = part_of(path)
+        if part == "__init__":
+            continue
+        allowed = {"cli"} if part in ENTRY_POINTS else ALLOWED.get(part)
+        assert allowed is not None, f"{path}: a part of the package that docs/architecture.md does not place"
+        wrong += [f"{path.relative_to(PACKAGE)} imports {other}" for other in imported_parts(path) - allowed - {part}]
+    assert not wrong, wrong
+
+
+def test_training_and_inference_never_load_the_reports_math():
+    code = ("import sys, fer_lightning.cli.train, fer_lightning.runs.training, fer_lightning.callbacks, "
+            "fer_lightning.inference.evaluation, fer_lightning.inference.prediction, fer_lightning.inference.export; "
+            "print(sorted(m for m in sys.modules if m.startswith('fer_lightning.theory')))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"
