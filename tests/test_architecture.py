@@ -23,7 +23,7 @@ ALLOWED = {
     "callbacks": BASE | {"data", "explain", "viz"},
     "cli": BASE | {"config", "data", "models", "explain", "runs", "inference", "viz", "theory"},
 }
-ENTRY_POINTS = {"train", "evaluate", "predict", "export", "ensemble", "leaderboard", "report", "summary"}
+ENTRY_POINTS = {"train", "evaluate", "predict", "export", "ensemble", "leaderboard", "report", "summary", "publish"}
 
 
 def part_of(path: Path) -> str:

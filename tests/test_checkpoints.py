@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from fer_lightning.errors import CheckpointError
-from fer_lightning.inference.checkpoint import load_classifier
 from fer_lightning.models.classifier import ExpressionClassifier
+from fer_lightning.models.model_files import load_classifier
 
 NARROW = {"channels": [8, 16, 32, 64, 128, 256, 256], "hidden": [32, 16]}
 

@@ -13,9 +13,9 @@ from omegaconf import OmegaConf
 
 from fer_lightning.cli.report import quote_path_overrides, report
 from fer_lightning.errors import FerError
-from fer_lightning.runs.saved_run import open_finished_run
+from fer_lightning.runs.saved_run import open_finished_run, read_history
 from fer_lightning.viz.html_page import ReportFigure, Section, paragraph, write_report
-from fer_lightning.viz.run_report import build_report, read_history
+from fer_lightning.viz.run_report import build_report
 from tests.conftest import compose_config
 from tests.helpers import run_cli
 from tests.test_figures_callbacks import trained_figures_run

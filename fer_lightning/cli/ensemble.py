@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 from fer_lightning.cli.entry import run_task
-from fer_lightning.terminal import console
 from fer_lightning.config.resolvers import project_root, register_resolvers
+from fer_lightning.terminal import console
 
 register_resolvers()
 

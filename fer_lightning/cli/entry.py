@@ -12,7 +12,7 @@ from fer_lightning.errors import FerError
 
 T = TypeVar("T")
 # Keys whose values are file paths in the commands' configs.
-PATH_KEYS = ("ckpt_path", "input", "output", "annotate_dir", "data.path", "data.test_path",
+PATH_KEYS = ("ckpt_path", "init_from", "input", "output", "annotate_dir", "data.path", "data.test_path",
              "run_dir", "output_dir", "checkpoint")
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 
 import hydra
 from omegaconf import DictConfig
 
 from fer_lightning.cli.console import print_error
-from fer_lightning.cli.entry import run_entry
+from fer_lightning.cli.entry import quote_path_overrides, run_entry
 from fer_lightning.config.paths import config_dir
 from fer_lightning.config.resolvers import register_resolvers
 from fer_lightning.errors import FerError
@@ -53,6 +54,8 @@ def train_command(cfg: DictConfig) -> float | None:
 
 
 def main() -> None:
+    # A checkpoint's path may hold '=' and ',' (run directories are named after overrides).
+    sys.argv[1:] = quote_path_overrides(sys.argv[1:], keys=("init_from",))
     run_entry(hydra_main)
 
 

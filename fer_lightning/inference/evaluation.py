@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from fer_lightning.data.settings import datamodule_from_settings
 from fer_lightning.errors import ConfigError, FerError
 from fer_lightning.inference.test_time_augmentation import check_tta, tta_views
+from fer_lightning.models.pretrained import is_pretrained, output_anchor, pretrained_entry
 from fer_lightning.runs.saved_run import RUN_CONFIG, run_data_config
 
 if TYPE_CHECKING:
@@ -91,7 +92,8 @@ def read_labelled_file(path: str | Path, data: dict[str, Any] | None) -> Labelle
 # ---------------------------------------------------------------------------- probabilities
 @torch.inference_mode()
 def predict_probabilities(module: torch.nn.Module, images: np.ndarray, batch_size: int = 256,
-                          tta: str = "none", transform: Callable | None = None) -> np.ndarray:
+                          tta: str = "none", transform: Callable | None = None,
+                          device: torch.device | str = "cpu") -> np.ndarray:
     """(N, 48, 48) uint8 -> (N, classes) float32 probabilities, one batched pass over the images.
 
     ``tta`` (``none``, ``flip``, ``ten_crop``) averages the probabilities of the views that
@@ -106,7 +108,7 @@ def predict_probabilities(module: torch.nn.Module, images: np.ndarray, batch_siz
     loader = DataLoader(ImageArrayDataset(images, None, transform), batch_size=batch_size, shuffle=False)
     batches = []
     for batch, _ in loader:
-        views = [module(view).float() for view in tta_views(batch, tta)]
+        views = [module(view.to(device)).float().cpu() for view in tta_views(batch, tta)]
         batches.append(torch.stack(views).mean(dim=0))
     return torch.cat(batches).numpy()
 
@@ -152,6 +154,10 @@ def stored_data_config(predictor: Predictor, checkpoint: Path) -> dict[str, Any]
     two levels above checkpoints/best.ckpt."""
     if predictor.data is not None:
         return predictor.data
+    if is_pretrained(predictor.source):
+        entry = pretrained_entry(predictor.source)
+        raise ConfigError(f"{predictor.source}: name the data to evaluate on, for example {entry['evaluate_data']} "
+                          "(the data it was trained on), or data.test_path=FILE")
     run_dir = checkpoint.resolve().parent.parent
     if not (run_dir / RUN_CONFIG).is_file():
         raise ConfigError(
@@ -191,12 +197,12 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
     tta = check_tta(str(cfg.tta))
     split = check_split(str(cfg.split))
-    checkpoint = Path(cfg.ckpt_path)
-    predictor = load_predictor(checkpoint)
+    predictor = load_predictor(cfg.ckpt_path)
+    checkpoint = output_anchor(cfg.ckpt_path)
     data = evaluation_images(cfg, predictor, checkpoint, split)
     probabilities = predict_probabilities(predictor.module, data.images, int(cfg.batch_size), tta, data.transform)
     result = {
-        "checkpoint": str(checkpoint.resolve()),
+        "checkpoint": str(cfg.ckpt_path) if is_pretrained(cfg.ckpt_path) else str(checkpoint.resolve()),
         "kind": predictor.kind,
         "members": predictor.member_count,
         "data": data.description,

@@ -82,13 +82,13 @@ def torchscript_difference(module: torch.nn.Module, path: Path, batch: torch.Ten
 
 def export(cfg: DictConfig) -> Path:
     from fer_lightning.inference.checkpoint import load_predictor
+    from fer_lightning.models.pretrained import output_anchor
 
     fmt = str(cfg.format)
     if fmt not in FORMATS:
         raise ConfigError(f"format={fmt!r}: allowed values are {', '.join(FORMATS)}")
-    checkpoint = Path(cfg.ckpt_path)
-    predictor = load_predictor(checkpoint)
-    output = Path(cfg.output) if cfg.get("output") else checkpoint.with_suffix(FORMATS[fmt])
+    predictor = load_predictor(cfg.ckpt_path)
+    output = Path(cfg.output) if cfg.get("output") else output_anchor(cfg.ckpt_path).with_suffix(FORMATS[fmt])
     output.parent.mkdir(parents=True, exist_ok=True)
     module = predictor.module.eval()
     if fmt == "onnx":

@@ -94,8 +94,8 @@ def member_checkpoint(run: RunRecord) -> Path:
 
 
 def load_member(run: RunRecord) -> Member:
-    from fer_lightning.inference.checkpoint import classifier_from_checkpoint, read_checkpoint
     from fer_lightning.inference.ensemble_file import SoftmaxAverage
+    from fer_lightning.models.model_files import classifier_from_checkpoint, read_checkpoint
 
     path = member_checkpoint(run)
     classifier = classifier_from_checkpoint(read_checkpoint(path), source=str(path))

@@ -6,6 +6,8 @@ instantiated, and its checkpoints are the ones inside it, wherever metrics.json 
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,3 +109,27 @@ def open_finished_run(run_dir: str | Path) -> FinishedRun:
         raise FerError(f"run_dir={run_dir}: not a finished run, it {why}")
     config = load_run_config(path)
     return FinishedRun(path=path, config=config, config_text=config_file.read_text(), metrics=metrics)
+
+
+HISTORY_TAGS = ("acc/train", "acc/val", "loss/train", "loss/val")
+
+
+def read_history(log_dir: Path, tags: Sequence[str] = HISTORY_TAGS) -> dict[str, list[tuple[int, float]]]:
+    """tag -> [(epoch, value)] from the TensorBoard event files in ``log_dir`` (a resumed run's too)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logging.getLogger("tensorboard").setLevel(logging.WARNING)  # one line per event file otherwise
+
+    if not log_dir.is_dir() or not any(log_dir.glob("events.out.tfevents.*")):
+        return {}
+    accumulator = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
+    accumulator.Reload()
+    present = set(accumulator.Tags().get("scalars", []))
+    # Lightning logs the epoch beside every metric: it maps a step to its epoch.
+    epoch_at = {e.step: int(e.value) for e in accumulator.Scalars("epoch")} if "epoch" in present else {}
+    history = {}
+    for tag in tags:
+        if tag in present:
+            by_epoch = {epoch_at.get(e.step, i): e.value for i, e in enumerate(accumulator.Scalars(tag))}
+            history[tag] = sorted(by_epoch.items())  # a resumed epoch keeps its last value
+    return history

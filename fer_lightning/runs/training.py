@@ -74,6 +74,11 @@ def fit_and_test(cfg: DictConfig, run: RunDirectory) -> dict[str, Any]:
     datamodule.setup("fit")
     log.info("data: %s", datamodule.describe())
     model = instantiate(cfg.model)
+    if cfg.get("init_from"):
+        from fer_lightning.models.model_files import load_initial_weights
+
+        load_initial_weights(model, cfg.init_from)
+        log.info("starting from the weights of %s", cfg.init_from)
     callbacks = [*instantiate_named(cfg.get("callbacks")), FitSummary()]
     loggers = instantiate_named(cfg.get("logger"))
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)

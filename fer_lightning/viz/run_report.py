@@ -1,8 +1,11 @@
-"""The report of a finished run: model table, config, metrics, history, confusion matrix, saliency
-maps and filter pictures, as ``<run_dir>/report/index.html`` with every figure also as a PNG.
+"""The report of a finished run, or of a model shipped with the package: overview, history,
+confusion matrix, saliency maps, filter pictures and the model table, as ``index.html`` with every
+figure also as a PNG.
 
-Everything comes from the run directory: the checkpoint, ``.hydra/config.yaml`` (to rebuild the
-data module the run trained on), ``metrics.json`` and the TensorBoard event files.
+A run's report comes from its directory: the checkpoint, ``.hydra/config.yaml`` (the data it was
+trained on), ``metrics.json`` and the TensorBoard event files. A shipped model's comes from its
+entry in ``fer_lightning/pretrained/models.json`` (its history is stored there) and the data named
+on the command line. Predictions go through the one inference path evaluate and predict use.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,59 +21,87 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from fer_lightning.data.settings import datamodule_from_settings
-from fer_lightning.errors import ConfigError, FerError
-from fer_lightning.runs.saved_run import FinishedRun, open_finished_run
+from fer_lightning.errors import ConfigError
+from fer_lightning.models.pretrained import is_pretrained, output_anchor, pretrained_entry
+from fer_lightning.runs.saved_run import FinishedRun, open_finished_run, read_history, run_data_config
 
 log = logging.getLogger(__name__)
 
-HISTORY_TAGS = ("acc/train", "acc/val", "loss/train", "loss/val")
+
+# ----------------------------------------------------------------------------- the subject
+@dataclass
+class ReportSubject:
+    """What a report is about: a checkpoint, the data it is shown on and what is known of its training."""
+
+    title: str
+    subtitle: str
+    checkpoint: str  # a checkpoint file, or pretrained[:<name>]
+    data: dict[str, Any]  # plain data settings (see fer_lightning.data.settings)
+    overview: list[tuple[str, Any]]
+    history: dict[str, list[tuple[int, float]]]
+    output_dir: Path
+    texts: list[tuple[str, str, str]] = field(default_factory=list)  # (anchor, title, text)
 
 
-def read_history(log_dir: Path, tags: Sequence[str] = HISTORY_TAGS) -> dict[str, list[tuple[int, float]]]:
-    """tag -> [(epoch, value)] from the TensorBoard event files in ``log_dir`` (a resumed run's too)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    logging.getLogger("tensorboard").setLevel(logging.WARNING)  # one line per event file otherwise
-
-    if not log_dir.is_dir() or not any(log_dir.glob("events.out.tfevents.*")):
-        return {}
-    accumulator = EventAccumulator(str(log_dir), size_guidance={"scalars": 0})
-    accumulator.Reload()
-    present = set(accumulator.Tags().get("scalars", []))
-    # Lightning logs the epoch beside every metric: it maps a step to its epoch.
-    epoch_at = {e.step: int(e.value) for e in accumulator.Scalars("epoch")} if "epoch" in present else {}
-    history = {}
-    for tag in tags:
-        if tag in present:
-            by_epoch = {epoch_at.get(e.step, i): e.value for i, e in enumerate(accumulator.Scalars(tag))}
-            history[tag] = sorted(by_epoch.items())  # a resumed epoch keeps its last value
-    return history
+def percent(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.2%}"
 
 
-# ------------------------------------------------------------------------ computations
-def evaluation_loader(run: FinishedRun, split: str) -> Any:
-    """The run's ``split`` as its evaluation loader sees it (eval transform applied)."""
-    if split not in ("val", "test"):
-        raise ConfigError(f"split={split!r} is not allowed: val or test")
-    settings = OmegaConf.to_container(run.config.data, resolve=True)
-    datamodule = datamodule_from_settings(settings, where=str(run.path / ".hydra" / "config.yaml"))
-    datamodule.setup("validate")
-    if not datamodule.has_split(split):
-        raise FerError(f"split={split}: the data this run trained on has no labelled {split} split")
-    loader = datamodule.val_dataloader() if split == "val" else datamodule.test_dataloader()
-    return loader
+def run_subject(run: FinishedRun, cfg: DictConfig) -> ReportSubject:
+    checkpoint = run.checkpoint(str(cfg.checkpoint))
+    m = run.metrics
+    overview = [
+        ("status", m.get("status")),
+        ("best validation accuracy", percent(m.get("best_val_acc"))),
+        ("best epoch", m.get("best_epoch")),
+        ("test accuracy", percent(m.get("test_acc"))),
+        ("epochs completed", m.get("epochs_completed")),
+        ("training time", f"{m['train_seconds']:.0f} s" if m.get("train_seconds") else "-"),
+        ("checkpoint", str(checkpoint)),
+        ("overrides", " ".join(m.get("overrides") or []) or "(defaults)"),
+    ]
+    return ReportSubject(
+        title=f"Run report: {run.path.name}", subtitle=str(run.path.resolve()), checkpoint=str(checkpoint),
+        data=given_data(cfg) or run_data_config(run.path), overview=overview,
+        history=read_history(run.path / "tensorboard"), output_dir=run.path / "report",
+        texts=[("config", "Configuration", run.config_text),
+               ("metrics", "metrics.json", json.dumps(run.metrics, indent=2, sort_keys=True))],
+    )
 
 
-def confusion_counts(model: torch.nn.Module, loader: Any, num_classes: int, device: torch.device) -> np.ndarray:
-    from torchmetrics.functional.classification import multiclass_confusion_matrix
+def pretrained_subject(cfg: DictConfig) -> ReportSubject:
+    entry = pretrained_entry(cfg.run_dir)
+    data = given_data(cfg)
+    if data is None:
+        raise ConfigError(f"run_dir={cfg.run_dir}: name the data to show it on, for example "
+                          f"{entry['evaluate_data']} (the data it was trained on)")
+    overview = [
+        ("model", f"pretrained:{entry['name']}"),
+        ("validation accuracy (as shipped)", percent(entry.get("val_accuracy"))),
+        ("best epoch", entry.get("best_epoch")),
+        ("epochs trained", entry.get("epochs")),
+        ("training time", entry.get("training_time", "-")),
+        ("hardware", entry.get("hardware", "-")),
+        ("trained with", entry.get("command", "-")),
+    ]
+    history = {tag: [(int(epoch), float(value)) for epoch, value in rows]
+               for tag, rows in (entry.get("history") or {}).items()}
+    return ReportSubject(
+        title=f"Model report: pretrained:{entry['name']}", subtitle=str(entry.get("trained_on", "")),
+        checkpoint=str(cfg.run_dir), data=data, overview=overview, history=history,
+        output_dir=output_anchor(cfg.run_dir).with_suffix("") / "report",
+        texts=[("card", "Registry entry", json.dumps({k: v for k, v in entry.items() if k != "history"},
+                                                     indent=2, sort_keys=True))],
+    )
 
-    predictions, labels = [], []
-    with torch.inference_mode():
-        for images, target in loader:
-            predictions.append(model(images.to(device)).argmax(dim=1).cpu())
-            labels.append(torch.as_tensor(target))
-    return multiclass_confusion_matrix(torch.cat(predictions), torch.cat(labels), num_classes).numpy()
+
+def given_data(cfg: DictConfig) -> dict[str, Any] | None:
+    """Data named on the command line (data=<group> ...), as plain settings; None when none was."""
+    data = cfg.get("data")
+    if not data:
+        return None
+    settings = OmegaConf.to_container(data, resolve=True)
+    return settings if "_target_" in settings else None
 
 
 # ---------------------------------------------------------------------------- sections
@@ -80,25 +112,10 @@ def _figure(filename: str, figure: Any, caption: str = "") -> Any:
     return ReportFigure(filename, figure_to_png(figure), caption)
 
 
-def overview_section(run: FinishedRun, checkpoint: Path) -> Any:
+def overview_section(subject: ReportSubject) -> Any:
     from fer_lightning.viz.html_page import Section, table
 
-    m = run.metrics
-
-    def percent(value: Any) -> str:
-        return "-" if value is None else f"{float(value):.2%}"
-
-    rows = [
-        ("status", m.get("status")),
-        ("best validation accuracy", percent(m.get("best_val_acc"))),
-        ("best epoch", m.get("best_epoch")),
-        ("test accuracy", percent(m.get("test_acc"))),
-        ("epochs completed", m.get("epochs_completed")),
-        ("training time", f"{m['train_seconds']:.0f} s" if m.get("train_seconds") else "-"),
-        ("checkpoint", str(checkpoint)),
-        ("overrides", " ".join(m.get("overrides") or []) or "(defaults)"),
-    ]
-    return Section("overview", "Overview", [table(None, rows)])
+    return Section("overview", "Overview", [table(None, subject.overview)])
 
 
 def model_section(net: torch.nn.Module) -> Any:
@@ -114,15 +131,14 @@ def model_section(net: torch.nn.Module) -> Any:
     ])
 
 
-def history_section(run: FinishedRun) -> Any:
+def history_section(subject: ReportSubject) -> Any:
     from fer_lightning.viz.figures import history_figure
     from fer_lightning.viz.html_page import Section, paragraph
 
-    history = read_history(run.path / "tensorboard")
-    if not history:
-        return Section("history", "Training history", [paragraph("No TensorBoard event files in this run.")])
+    if not subject.history:
+        return Section("history", "Training history", [paragraph("No training history was recorded.")])
     return Section("history", "Training history", [
-        _figure("history.png", history_figure(history), "accuracy and loss per epoch, train and validation"),
+        _figure("history.png", history_figure(subject.history), "accuracy and loss per epoch, train and validation"),
     ])
 
 
@@ -222,41 +238,52 @@ def text_section(anchor: str, title: str, text: str) -> Any:
 
 # ------------------------------------------------------------------------------ command
 def build_report(cfg: DictConfig, progress: Callable[[str], None] = log.info) -> Path:
-    """Write the report of ``cfg.run_dir``; return the path of its index.html."""
+    """Write the report of ``cfg.run_dir`` (a run directory, or ``pretrained[:<name>]``); return its index.html."""
+    from fer_lightning.data.datasets import ImageArrayDataset
     from fer_lightning.explain.attribution import classifier_network
-    from fer_lightning.inference.checkpoint import load_classifier
+    from fer_lightning.inference.checkpoint import load_predictor
+    from fer_lightning.inference.evaluation import (
+        check_split,
+        classification_metrics,
+        load_split,
+        predict_probabilities,
+    )
     from fer_lightning.viz.html_page import write_report
 
     if OmegaConf.is_missing(cfg, "run_dir"):
-        raise ConfigError("run_dir must be set: python -m fer_lightning.report run_dir=outputs/runs/<name>/<key>")
-    run = open_finished_run(cfg.run_dir)
-    checkpoint = run.checkpoint(str(cfg.checkpoint))
+        raise ConfigError("run_dir must be set: python -m fer_lightning.report run_dir=outputs/runs/<name>/<key> "
+                          "(or run_dir=pretrained data=fer2013)")
+    split = check_split(str(cfg.split))
+    subject = pretrained_subject(cfg) if is_pretrained(cfg.run_dir) else run_subject(open_finished_run(cfg.run_dir), cfg)
     device = torch.device(str(cfg.device))
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device={cfg.device}: no CUDA device here; use device=cpu")
-    model = load_classifier(checkpoint).to(device)
-    net = classifier_network(model)
-    names = list(model.hparams.get("class_names") or [])
-    progress(f"reading the {cfg.split} split the run trained with")
-    loader = evaluation_loader(run, str(cfg.split))
+    predictor = load_predictor(subject.checkpoint)
+    if predictor.kind != "model":
+        raise ConfigError(f"checkpoint={subject.checkpoint}: a report explains one network, not an ensemble")
+    probabilities_of = predictor.module.to(device)
+    net = classifier_network(predictor.module.members[0])
+    names = list(predictor.class_names)
+    progress(f"reading the {split} split")
+    images = load_split(subject.data, split)
+    if images.labels is None:
+        raise ConfigError(f"split={split}: {images.description} has no labels to compare with")
 
     progress("confusion matrix")
-    counts = confusion_counts(model, loader, len(names), device)
+    probabilities = predict_probabilities(probabilities_of, images.images, transform=images.transform, device=device)
+    counts = np.asarray(classification_metrics(probabilities, images.labels, tuple(names))["confusion_matrix"])
     sections = [
-        overview_section(run, checkpoint),
-        history_section(run),
-        confusion_section(counts, names, str(cfg.split), int(cfg.top_pairs)),
+        overview_section(subject),
+        history_section(subject),
+        confusion_section(counts, names, split, int(cfg.top_pairs)),
     ]
     progress("saliency maps")
-    saliency, first_image = saliency_section(net, loader.dataset, names, cfg.saliency)
+    dataset = ImageArrayDataset(images.images, images.labels, images.transform)
+    saliency, first_image = saliency_section(net, dataset, names, cfg.saliency)
     sections.append(saliency)
     progress("filter pictures")
     sections.append(filters_section(net, first_image, cfg.filters))
-    sections += [
-        model_section(net),
-        text_section("config", "Configuration", run.config_text),
-        text_section("metrics", "metrics.json", json.dumps(run.metrics, indent=2, sort_keys=True)),
-    ]
-    output = Path(cfg.output_dir).expanduser() if cfg.output_dir else run.path / "report"
-    title = f"Run report: {run.path.name}"
-    return write_report(output, title, str(run.path.resolve()), sections, embed=bool(cfg.embed_images))
+    sections.append(model_section(net))
+    sections += [text_section(anchor, title, text) for anchor, title, text in subject.texts]
+    output = Path(cfg.output_dir).expanduser() if cfg.output_dir else subject.output_dir
+    return write_report(output, subject.title, subject.subtitle, sections, embed=bool(cfg.embed_images))

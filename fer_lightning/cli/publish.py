@@ -1,0 +1,116 @@
+"""python -m fer_lightning.publish RUN_DIR --name NAME [--directory DIR]
+
+Ship a finished run's best checkpoint as a model of the package (``ckpt_path=pretrained:NAME``):
+fp16 weights in DIR/NAME.pt, listed in DIR/models.json with their sha256, the validation accuracy of
+the stored file, macro F1, per-class recall, the confusion matrix and the training history. Refused
+when the stored file's validation accuracy differs from the checkpoint's by 0.1 point or more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import platform
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from fer_lightning.cli.entry import run_task
+from fer_lightning.config.resolvers import register_resolvers
+from fer_lightning.errors import FerError
+
+register_resolvers()
+TOLERANCE = 0.001  # accuracy, as a fraction: 0.1 point
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from fer_lightning.models.pretrained import PRETRAINED_DIR
+
+    parser = argparse.ArgumentParser(prog="python -m fer_lightning.publish", description=__doc__.split("\n\n")[1])
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a finished training run")
+    parser.add_argument("--name", required=True, help="the model's name: ckpt_path=pretrained:NAME")
+    parser.add_argument("--directory", type=Path, default=PRETRAINED_DIR,
+                        help=f"where the package keeps its models (default {PRETRAINED_DIR})")
+    parser.add_argument("--evaluate-data", default="data=fer2013 data.path=<fer2013.csv.gz>",
+                        help="the overrides that name its data, shown to users of evaluate and report")
+    parser.add_argument("--not-default", action="store_true", help="keep the current default model")
+    return parser.parse_args(argv)
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def publish_run(args: argparse.Namespace) -> dict[str, Any]:
+    import os
+
+    import torch
+
+    from fer_lightning.inference.checkpoint import load_predictor
+    from fer_lightning.inference.evaluation import (
+        classification_metrics,
+        data_summary,
+        load_split,
+        predict_probabilities,
+    )
+    from fer_lightning.models.model_files import read_checkpoint
+    from fer_lightning.models.pretrained import compact_checkpoint, publish
+    from fer_lightning.runs.saved_run import open_finished_run, read_history, run_data_config
+
+    run = open_finished_run(args.run_dir)
+    checkpoint = run.checkpoint("best")
+    data = run_data_config(run.path)
+    val = load_split(data, "val")
+    logging.info("scoring %s and its fp16 copy on %s", checkpoint, val.description)
+    results = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        compact = Path(scratch) / "compact.pt"
+        torch.save(compact_checkpoint(read_checkpoint(checkpoint)), compact)
+        for kind, path in (("checkpoint", checkpoint), ("stored", compact)):
+            predictor = load_predictor(path)
+            probabilities = predict_probabilities(predictor.module, val.images, transform=val.transform)
+            results[kind] = classification_metrics(probabilities, val.labels, predictor.class_names)
+    difference = abs(results["stored"]["accuracy"] - results["checkpoint"]["accuracy"])
+    if difference >= TOLERANCE:
+        raise FerError(f"the fp16 copy scores {difference:.2%} away from {checkpoint}: not published")
+    stored, metrics = results["stored"], run.metrics
+    details = {
+        "trained_on": data_summary(data),
+        "evaluate_data": args.evaluate_data,
+        "command": "python -m fer_lightning.train " + " ".join(
+            o for o in metrics.get("overrides") or [] if not o.startswith("paths.")),
+        "epochs": metrics.get("epochs_completed"),
+        "best_epoch": metrics.get("best_epoch"),
+        "training_time": f"{metrics['train_seconds'] / 60:.0f} min" if metrics.get("train_seconds") else None,
+        "hardware": f"{cpu_name()}, {os.cpu_count()} cores (where it was published)",
+        "val_images": len(val.images),
+        "val_accuracy": stored["accuracy"],
+        "val_accuracy_of_checkpoint": results["checkpoint"]["accuracy"],
+        "val_macro_f1": stored["macro_f1"],
+        "val_recall": {name: row["recall"] for name, row in stored["per_class"].items()},
+        "val_confusion_matrix": stored["confusion_matrix"],
+        "history": {tag: [[epoch, round(value, 5)] for epoch, value in rows]
+                    for tag, rows in read_history(run.path / "tensorboard").items()},
+    }
+    path = publish(read_checkpoint(checkpoint), args.name, details, args.directory, default=not args.not_default)
+    return {"path": str(path), **{k: v for k, v in details.items() if k != "history"}}
+
+
+def main(argv: list[str] | None = None) -> None:
+    import json
+
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    summary = run_task(publish_run, args)
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()

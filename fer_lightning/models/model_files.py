@@ -1,0 +1,109 @@
+"""This project's model files, read safely: tensors and plain values only, never pickled code.
+
+A path, or ``pretrained[:<name>]`` for a model shipped with the package (its sha256 checked first).
+"""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fer_lightning.errors import CheckpointError
+from fer_lightning.models.classifier import ExpressionClassifier
+from fer_lightning.models.pretrained import is_pretrained, pretrained_file
+
+PICKLE_PROTOCOL_MARK = b"\x80"  # the first byte of a pickle (protocol 2 or later): torch's legacy format
+
+
+def refusal_reason(error: Exception) -> str:
+    """The line of torch's weights-only refusal that names what was refused."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("Trying to load", "Unsupported")) or "WeightsUnpickler error:" in line and line[-1] != ":":
+            return line
+    return lines[0] if lines else "unsupported object"
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """``torch.load(weights_only=True)`` with errors that say what the file is not.
+
+    ``pretrained`` or ``pretrained:<name>`` reads a model shipped with the package, after checking its sha256.
+    """
+    if is_pretrained(path):
+        path = pretrained_file(path)
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(1)
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot be read ({error.strerror})") from None
+    if not zipfile.is_zipfile(path) and head != PICKLE_PROTOCOL_MARK:
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint (neither torch.save's zip format nor a pickle)")
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*Detected pickle protocol.*")
+            warnings.filterwarnings("ignore", message=".*looks like a TorchScript archive.*")
+            data = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        # weights_only refuses any object that would run code when unpickled.
+        raise CheckpointError(
+            f"{path}: refused, it holds objects that loading would have to execute ({refusal_reason(error)[:160]})"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
+        if "TorchScript" in str(error):
+            raise CheckpointError(f"{path}: a TorchScript export, not a checkpoint: pass the checkpoint "
+                                  "or ensemble file it was exported from") from None
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint ({type(error).__name__})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: not a checkpoint of this project (holds a {type(data).__name__})")
+    return data
+
+
+def is_model_checkpoint(data: dict[str, Any]) -> bool:
+    marker = data.get("fer_lightning")
+    return isinstance(marker, dict) and marker.get("kind") == "model" and "state_dict" in data
+
+
+def classifier_from_checkpoint(data: dict[str, Any], source: str = "checkpoint") -> ExpressionClassifier:
+    """Rebuild the network from the stored hyperparameters and load its weights strictly."""
+    if not is_model_checkpoint(data):
+        raise CheckpointError(f"{source}: not a model checkpoint of this project")
+    hparams = dict(data.get("hyper_parameters") or {})
+    known = set(ExpressionClassifier.__init__.__code__.co_varnames)
+    hparams = {k: v for k, v in hparams.items() if k in known}
+    hparams["compile"] = False  # inference never needs the compile step
+    try:
+        model = ExpressionClassifier(**hparams)
+        state = {k.replace("net._orig_mod.", "net."): v for k, v in data["state_dict"].items()}
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError, ValueError) as error:
+        first = str(error).strip().splitlines()[0]
+        raise CheckpointError(f"{source}: weights do not fit the network it describes ({first[:200]})") from None
+    return model.eval()
+
+
+def load_classifier(path: str | Path) -> ExpressionClassifier:
+    """A trained ExpressionClassifier in eval mode, on the CPU."""
+    return classifier_from_checkpoint(read_checkpoint(path), source=str(path))
+
+
+def load_initial_weights(model: ExpressionClassifier, source: str | Path) -> None:
+    """Start training from another model's weights (fine-tuning): ``pretrained[:<name>]`` or a checkpoint.
+
+    Only the network's weights are taken; the optimizer, schedule and epochs start afresh. The two
+    networks must have the same layers and widths.
+    """
+    donor = classifier_from_checkpoint(read_checkpoint(source), source=str(source))
+    try:
+        model.net.load_state_dict(donor.net.state_dict(), strict=True)
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[0]
+        raise CheckpointError(f"init_from={source}: its network does not fit the one configured here "
+                              f"({first[:160]}); choose the same model/width") from None

@@ -1,0 +1,124 @@
+"""Trained models that ship inside the package: ``ckpt_path=pretrained`` or ``pretrained:<name>``.
+
+Each model is one compact file in ``fer_lightning/pretrained/`` (the network's hyperparameters and
+its weights as fp16 tensors, upcast to fp32 when loaded) listed in ``models.json`` with its sha256.
+Loading checks the hash first, then reads the file weights-only like any checkpoint, so a damaged
+or replaced file is refused in one line and never executed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fer_lightning.config.paths import PACKAGE_DIR
+from fer_lightning.errors import CheckpointError
+from fer_lightning.files import atomic_write
+
+PRETRAINED_DIR = PACKAGE_DIR / "pretrained"
+REGISTRY_FILE = "models.json"
+PRETRAINED = "pretrained"
+# Only what rebuilds the network: training settings (optimizer, schedule, mixing) stay with the run.
+NETWORK_KEYS = ("channels", "pool_after", "hidden", "dropout_schedule", "dropout", "negative_slope",
+                "class_names")
+
+
+def is_pretrained(ckpt_path: Any) -> bool:
+    text = str(ckpt_path)
+    return text == PRETRAINED or text.startswith(PRETRAINED + ":")
+
+
+def read_registry(directory: Path | None = None) -> dict[str, Any]:
+    """``{"default": name, "models": {name: {"file", "sha256", ...}}}``."""
+    path = (directory or PRETRAINED_DIR) / REGISTRY_FILE
+    try:
+        registry = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{path}: the list of shipped models cannot be read ({error})") from None
+    if not isinstance(registry, dict) or not isinstance(registry.get("models"), dict):
+        raise CheckpointError(f"{path}: not a list of shipped models")
+    return registry
+
+
+def model_name(ckpt_path: Any, registry: dict[str, Any]) -> str:
+    """``pretrained`` -> the default model's name; ``pretrained:<name>`` -> ``<name>``, if shipped."""
+    name = str(ckpt_path).partition(":")[2] or registry.get("default")
+    if name not in registry["models"]:
+        shipped = ", ".join(f"pretrained:{n}" for n in sorted(registry["models"])) or "none"
+        raise CheckpointError(f"ckpt_path={ckpt_path}: no such shipped model (shipped: {shipped})")
+    return name
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pretrained_file(ckpt_path: Any = PRETRAINED, directory: Path | None = None) -> Path:
+    """The verified file of a shipped model: present, and with the sha256 the registry names."""
+    registry = read_registry(directory)
+    name = model_name(ckpt_path, registry)
+    entry = registry["models"][name]
+    path = (directory or PRETRAINED_DIR) / str(entry.get("file", ""))
+    if not path.is_file():
+        raise CheckpointError(f"pretrained:{name}: its weights {path} are missing; reinstall the package")
+    if sha256_of(path) != entry.get("sha256"):
+        raise CheckpointError(f"pretrained:{name}: {path} is damaged or was replaced (its sha256 does not "
+                              "match the one shipped); reinstall the package")
+    return path
+
+
+def pretrained_entry(ckpt_path: Any = PRETRAINED, directory: Path | None = None) -> dict[str, Any]:
+    """What the registry says of a shipped model (accuracy, data, command), with its name."""
+    registry = read_registry(directory)
+    name = model_name(ckpt_path, registry)
+    return {"name": name, **registry["models"][name]}
+
+
+def compact_checkpoint(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """A model checkpoint reduced to what inference needs: the network's settings and fp16 weights."""
+    hparams = checkpoint.get("hyper_parameters") or {}
+    return {
+        "fer_lightning": {"kind": "model", "format": 1},
+        "hyper_parameters": {key: hparams[key] for key in NETWORK_KEYS if key in hparams},
+        "state_dict": {key: value.half() if value.is_floating_point() else value
+                       for key, value in checkpoint["state_dict"].items()},
+    }
+
+
+def publish(checkpoint: dict[str, Any], name: str, details: dict[str, Any], directory: Path | None = None,
+            default: bool = True) -> Path:
+    """Write ``<name>.pt`` and its registry entry (sha256 and ``details``) into ``directory``."""
+    directory = directory or PRETRAINED_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.pt"
+    with atomic_write(path) as handle:
+        torch.save(compact_checkpoint(checkpoint), handle)
+    try:
+        registry = read_registry(directory)
+    except CheckpointError:
+        registry = {"models": {}}
+    registry["models"][name] = {"file": path.name, "sha256": sha256_of(path), **details}
+    if default or not registry.get("default"):
+        registry["default"] = name
+    with atomic_write(directory / REGISTRY_FILE, "w") as handle:
+        handle.write(json.dumps(registry, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def output_anchor(ckpt_path: Any) -> Path:
+    """Where a command's outputs go by default: beside a checkpoint file, or, for a shipped model
+    (whose folder is part of the installed package), ``outputs/pretrained/<name>.pt`` of the project."""
+    if not is_pretrained(ckpt_path):
+        return Path(ckpt_path)
+    from fer_lightning.config.resolvers import project_root
+
+    name = model_name(ckpt_path, read_registry())
+    return Path(project_root()) / "outputs" / "pretrained" / f"{name}.pt"
