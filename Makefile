@@ -13,7 +13,7 @@ SWEEP ?=
 TOP_K ?= 5
 ARGS ?=
 
-.PHONY: setup train test test-fast sweep report leaderboard ensemble bench tensorboard clean-venv
+.PHONY: setup train test test-fast sweep report pretrained-report cpu-hour-plot leaderboard ensemble bench tensorboard clean-venv
 
 setup: $(STAMP)
 
@@ -44,14 +44,25 @@ sweep: setup
 leaderboard: setup
 	$(BIN)/python -m fer_lightning.leaderboard $(SWEEP) $(ARGS)
 
-## Average the TOP_K best runs of SWEEP (by validation accuracy) into SWEEP/ensemble.ckpt;
-## ARGS=--greedy adds runs only while validation accuracy improves.
+## Average the TOP_K best runs of SWEEP (by validation accuracy) into SWEEP/ensemble.ckpt (+ .json);
+## ARGS=--greedy adds runs only while validation accuracy improves (SWEEP/ensemble-greedy.ckpt).
 ensemble: setup
 	$(BIN)/python -m fer_lightning.ensemble $(SWEEP) --top-k $(TOP_K) $(ARGS)
 
 ## The HTML report of a finished run (RUN=outputs/runs/<name>/<overrides>): RUN/report/index.html + PNGs.
 report: setup
 	$(BIN)/python -m fer_lightning.report run_dir="$(RUN)" $(ARGS)
+
+## The shipped model's report on PublicTest, as docs/pretrained-report.md shows it (FER2013=<fer2013.csv.gz>).
+FER2013 ?= ../shared/datasets/fer2013/fer2013.csv.gz
+pretrained-report: setup
+	$(BIN)/python -m fer_lightning.report run_dir=pretrained data=fer2013 data.path="$(FER2013)" \
+		output_dir=docs/pretrained embed_images=false $(ARGS)
+
+## PublicTest accuracy against wall-clock minutes of the CPU-hour runs (RUNS="<run dir>=<label> ...").
+cpu-hour-plot: setup
+	$(BIN)/python -m fer_lightning.curves $(RUNS) --output docs/figures/cpu_hour.png --target 0.66 \
+		--title "The report's CNN on FER2013, 2 CPU cores" $(ARGS)
 
 ## Speed benchmarks: prints the tables and writes benchmarks/results/<host>-<date>.json.
 bench: setup

@@ -1,12 +1,14 @@
-"""Writing a file so that no reader, crash or full disk ever leaves half of it behind."""
+"""Writing files safely: never half of one (a crash, a full disk), never over a command's inputs."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+from fer_lightning.errors import ConfigError
 
 
 @contextmanager
@@ -24,3 +26,46 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name one file or folder on disk: through symlinks, hard links, ``..`` and
+    relative paths alike. A path that does not exist is the same as nothing."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
+
+
+def check_output(
+    output: str | Path,
+    inputs: Iterable[tuple[str, str | Path]],
+    is_own_kind: Callable[[Path], bool],
+    overwrite: bool,
+    *,
+    kind: str,
+    key: str = "output",
+) -> None:
+    """Refuse, before any work, to write a command's ``output`` where it would destroy something.
+
+    ``inputs``: (what it is, path) for each file or folder the command reads; the output may never be
+    one of them, whatever ``overwrite`` says. An existing file that ``is_own_kind`` does not recognise
+    as this command's (``kind``: "an evaluate result") is replaced only with ``overwrite``; an empty
+    file holds nothing to lose.
+    """
+    output = Path(output)
+    if not output.exists():
+        return
+    for what, path in inputs:
+        if same_file(output, path):
+            raise ConfigError(f"{key}={output} is {what}; choose another {key}")
+    if output.is_dir():
+        raise ConfigError(f"{key}={output} is a folder; name a file")
+    if overwrite or output.stat().st_size == 0:
+        return
+    try:
+        own = is_own_kind(output)
+    except (OSError, ValueError):
+        own = False
+    if not own:
+        raise ConfigError(f"{key}={output} exists and is not {kind}: pass overwrite=true to replace it")

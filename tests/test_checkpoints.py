@@ -48,3 +48,11 @@ def test_a_tensor_file_is_not_a_project_checkpoint(tmp_path):
     torch.save({"weights": torch.zeros(3)}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="not a model checkpoint of this project"):
         load_classifier(tmp_path / "other.pt")
+
+
+def test_random_bytes_that_start_like_a_pickle_are_not_a_checkpoint_not_code(tmp_path):
+    path = tmp_path / "noise.ckpt"
+    path.write_bytes(b"\x80" + bytes(range(7, 250)) * 4)
+    with pytest.raises(CheckpointError, match=r"not a PyTorch checkpoint \(unreadable pickle data") as error:
+        load_classifier(path)
+    assert "execute" not in str(error.value)

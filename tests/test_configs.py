@@ -86,3 +86,13 @@ def test_optimizer_is_partial_until_training(tmp_path):
     model = instantiate(cfg.model)
     assert model.hparams.optimizer["_target_"] == "torch.optim.SGD"
     assert isinstance(model.hparams.optimizer, dict)  # plain, so checkpoints stay weights-only loadable
+
+
+@pytest.mark.parametrize(("precision", "epochs"), [("32-true", 11), ("bf16-mixed", 22)])
+def test_cpu_hour_schedules_the_epochs_that_fit_the_hour_at_the_cpus_precision(precision, epochs, monkeypatch,
+                                                                               tmp_path):
+    from fer_lightning.config import resolvers
+
+    monkeypatch.setattr(resolvers, "cpu_precision", lambda: precision)
+    cfg = compose_config(["experiment=cpu_hour", f"paths.log_dir={tmp_path}"], output_dir=tmp_path)
+    assert cfg.trainer.max_epochs == epochs and cfg.trainer.max_time == "00:01:00:00"

@@ -104,3 +104,19 @@ def test_synthetic_faces_are_cached_and_identical(tmp_path):
     for name in ("train", "val"):
         assert np.array_equal(again.splits[name].images, fresh.splits[name].images)
         assert np.array_equal(again.splits[name].labels, fresh.splits[name].labels)
+
+
+def test_a_kaggle_csv_without_usage_says_its_validation_split_is_cut(tmp_path, caplog):
+    import logging
+
+    faces = generate_synthetic_faces(70, seed=2)
+    path = tmp_path / "no_usage.csv"
+    rows = [f"{label},{' '.join(map(str, face.ravel()))}" for label, face in zip(faces.labels, faces.images)]
+    path.write_text("emotion,pixels\n" + "\n".join(rows) + "\n")
+    module = FERDataModule(source="file", path=str(path), format="kaggle_csv", val_fraction=0.2)
+    with caplog.at_level(logging.WARNING):
+        module.setup()
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(str(path) in m and "no Usage column" in m and "cut a stratified validation split of 14" in m
+               for m in warned), warned
+    assert len(module.splits["val"].images) == 14

@@ -13,6 +13,7 @@ import pytest
 
 from fer_lightning.classes import CLASS_NAMES
 from fer_lightning.data.readers import ImageSet, SkippedDataWarning, read_all_rows, read_dataset
+from fer_lightning.errors import DataFormatError
 
 RNG = np.random.default_rng(7)
 
@@ -310,3 +311,29 @@ def test_image_set_refuses_inconsistent_arrays() -> None:
         ImageSet(np.zeros((2, 32, 32), np.uint8), None, np.arange(2), "x")
     with pytest.raises(ValueError, match="one entry per image"):
         ImageSet(np.zeros((2, 48, 48), np.uint8), None, np.arange(3), "x")
+
+
+def test_cache_notices_an_edit_that_keeps_size_and_modification_time(tmp_path: Path) -> None:
+    usages = ["Training", "PublicTest"]
+    path = write_kaggle(tmp_path / "f.csv", [1, 2], np.full((2, 48, 48), 111, np.uint8), usages)
+    cache = tmp_path / "cache"
+    read_dataset(path, cache_dir=cache)
+    size, times = path.stat().st_size, (path.stat().st_atime_ns, path.stat().st_mtime_ns)
+    write_kaggle(path, [1, 2], np.full((2, 48, 48), 222, np.uint8), usages)
+    os.utime(path, ns=times)  # as a copy tool that keeps timestamps would leave it
+    assert path.stat().st_size == size and path.stat().st_mtime_ns == times[1]
+    np.testing.assert_array_equal(read_dataset(path, cache_dir=cache)["train"].images, 222)
+
+
+def test_a_symlink_loop_in_an_image_folder_is_a_problem_that_skip_leaves_out(tmp_path: Path) -> None:
+    for name in ("happy", "sad"):
+        (tmp_path / "train" / name).mkdir(parents=True)
+        for index in range(2):
+            cv2.imwrite(str(tmp_path / "train" / name / f"{index}.png"), np.full((48, 48), 90 + index, np.uint8))
+    (tmp_path / "train" / "happy" / "loop.png").symlink_to("loop.png")  # points at itself
+    with pytest.raises(DataFormatError, match=r"loop\.png: cannot read the file: Too many levels of symbolic links"):
+        read_dataset(tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert len(read_dataset(tmp_path, on_bad_rows="skip")["train"].images) == 4
+    assert any("loop.png" in str(w.message) for w in caught)

@@ -83,10 +83,14 @@ def test_failing_job_does_not_stop_the_sweep(tmp_path):
     result = run_cli("fer_lightning.train", "-m", "model.dropout=0.3,1.0", *FAST,
                      "data.synthetic.train=128", "data.synthetic.val=64", "data.synthetic.test=0",
                      f"paths.log_dir={tmp_path}")
-    assert result.returncode == 0, result.stderr[-2000:]
+    # The sweep went on past the failed job, said so in one line, and exits non-zero.
+    assert result.returncode == 1, result.stderr[-2000:]
     statuses = {p.parent.name: json.loads(p.read_text())["status"]
                 for p in tmp_path.glob("multiruns/default/*/*/metrics.json")}
     assert statuses == {"model.dropout=0.3": "completed", "model.dropout=1.0": "failed"}
+    summary = [line for line in result.stdout.splitlines() if line.startswith("sweep ")]
+    assert len(summary) == 1 and "1 completed, 1 failed, 0 skipped" in summary[0]
+    assert "first failure: model.dropout=1.0: model.dropout=1.0 is not allowed" in summary[0]
 
 
 class CrashAtEpoch:
@@ -141,3 +145,23 @@ def test_truncated_last_checkpoint_is_kept_aside_not_loaded(tmp_path):
     assert run.resume_checkpoint() is None
     kept = list(run.checkpoint_dir.glob("last.ckpt.broken-*"))
     assert len(kept) == 1 and kept[0].read_bytes() == data[: len(data) // 2]
+
+
+def test_a_last_checkpoint_that_no_longer_fits_is_one_line_with_the_way_on(train_config, tmp_path, capsys):
+    import torch
+
+    train(train_config("trainer.max_epochs=1"))
+    metrics = tmp_path / "run" / "metrics.json"
+    # The same run directory, now holding an unfinished run of a narrower network.
+    data = json.loads(metrics.read_text())
+    metrics.write_text(json.dumps({**data, "status": "running"}))
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, weights_only=True)
+    checkpoint["state_dict"] = {k: v[..., :1] if v.ndim else v for k, v in checkpoint["state_dict"].items()}
+    torch.save(checkpoint, last)
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        train(train_config("trainer.max_epochs=2"))
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "cannot resume from" in lines[0] and "retrain=true" in lines[0]
+    assert last.is_file()  # nothing the user made is deleted

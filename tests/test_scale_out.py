@@ -244,6 +244,7 @@ def test_local_submitit_sweep_runs_jobs_in_their_own_processes_and_reruns_skip_t
     checkpoints = {p: p.stat().st_mtime_ns for p in sweep_dir.glob("*/checkpoints/last.ckpt")}
     rerun = run_cli("fer_lightning.train", *args)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "0 completed, 0 failed, 2 skipped" in rerun.stdout
     assert {p: p.stat().st_mtime_ns for p in checkpoints} == checkpoints, "finished jobs are skipped"
     logs = "".join(p.read_text() for p in sweep_dir.glob(".submitit/*/*_log.*"))
     assert logs.count("already finished") == 2
@@ -301,7 +302,8 @@ def test_optuna_search_survives_a_failed_trial_and_reports_the_best(tmp_path):
     result = run_cli("fer_lightning.train", "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2", "seed=0",
                      "model.dropout=choice(0.3,1.5)", "model.optimizer.lr=0.001", "model.optimizer.weight_decay=0.0001",
                      *TINY, f"paths.log_dir={tmp_path}")
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 1, result.stderr[-3000:]  # the search finished; one trial failed
+    assert "1 completed, 1 failed, 0 skipped" in result.stdout
     statuses = sorted(read_json(p)["status"] for p in metrics_files(tmp_path))
     assert statuses == ["completed", "failed"]
     results = OmegaConf.load(next(tmp_path.rglob("optimization_results.yaml")))

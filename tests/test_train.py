@@ -101,6 +101,8 @@ def test_multirun_sweep_gives_each_job_its_own_directory(tmp_path):
         ("data.batch_size=0", "data.batch_size=0 is not allowed"),
         ("model.optimizer.lr=-0.1", "model.optimizer.lr=-0.1 is not allowed: a number > 0"),
         ("model.channels=[16,0,64,128,256,512,512]", "model.channels[1]=0 is not allowed"),
+        ("model.channels=[]", "model.channels=[] is not allowed: at least one conv layer width"),
+        ("data=fer2013 data.path=../no/such.csv.gz", "data.path=../no/such.csv.gz: no such file"),
         ("data=fer2013 data.path=/no/such/fer.csv", "data.path=/no/such/fer.csv: no such file"),
         ("augmentation=unknown", "Available options in 'augmentation'"),
     ],

@@ -16,8 +16,10 @@ from fer_lightning.explain.attribution import (
     attribute,
     check_method,
     classifier_network,
-    conv_layer,
+    conv_map_sizes,
+    describe_layer,
     examples_per_class,
+    gradcam_layer,
     predict_classes,
 )
 from fer_lightning.viz.figures import saliency_figure
@@ -30,7 +32,8 @@ class SaliencyMapsCallback(FigureCallback):
     the image, its attribution map and an overlay, as one grid image.
 
     ``method``: saliency, integrated_gradients (``ig_steps`` steps) or gradcam (at conv layer
-    ``layer``, -1 = last). ``target``: explain the true ``label`` or the ``predicted`` class.
+    ``layer``, -1 = last; None: the last one whose map is at least 12x12, see ``gradcam_layer``).
+    ``target``: explain the true ``label`` or the ``predicted`` class.
     """
 
     def __init__(
@@ -41,7 +44,7 @@ class SaliencyMapsCallback(FigureCallback):
         at_end: bool = True,
         target: str = "label",
         ig_steps: int = 8,
-        layer: int = -1,
+        layer: int | None = None,
         tag: str = "figures/saliency",
     ) -> None:
         super().__init__(every_n_epochs, at_end, name="saliency")
@@ -53,7 +56,7 @@ class SaliencyMapsCallback(FigureCallback):
         self.per_class = per_class
         self.target = target
         self.ig_steps = int(ig_steps)
-        self.layer = int(layer)
+        self.layer = None if layer is None else int(layer)
         self.tag = tag
         self._examples: tuple[torch.Tensor, np.ndarray] | None = None
 
@@ -80,8 +83,12 @@ class SaliencyMapsCallback(FigureCallback):
         net = classifier_network(pl_module)
         predicted = predict_classes(net, images).numpy()
         targets = labels if self.target == "label" else predicted
-        layer = conv_layer(net, self.layer, "callbacks.saliency.layer") if self.method == "gradcam" else None
+        layer, title = None, ""
+        if self.method == "gradcam":
+            image_size = tuple(images.shape[-2:])
+            layer = gradcam_layer(net, self.layer, "callbacks.saliency.layer", image_size)
+            title = f"Grad-CAM at {describe_layer(net, layer, conv_map_sizes(net, image_size)[layer])}"
         maps = attribute(net, images, targets, self.method, layer=layer, ig_steps=self.ig_steps)
         captions = [f"{names[t]}\n(pred {names[p]})" for t, p in zip(labels, predicted)]
-        figure = saliency_figure(images[:, 0].numpy(), maps.numpy(), captions, self.method)
+        figure = saliency_figure(images[:, 0].numpy(), maps.numpy(), captions, self.method, title)
         self.log_figure(trainer, self.tag, figure)

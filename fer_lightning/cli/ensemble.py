@@ -1,8 +1,9 @@
-"""python -m fer_lightning.ensemble [SWEEP_DIR] [--top-k K] [--greedy]
+"""python -m fer_lightning.ensemble [SWEEP_DIR] [--top-k K] [--greedy] [--output FILE]
 
 Average the best runs of a sweep (chosen by validation accuracy, never test accuracy) into one
-ensemble file, SWEEP_DIR/ensemble.ckpt, and report each member's and the ensemble's accuracy in
-SWEEP_DIR/ensemble.json. Without SWEEP_DIR: the latest sweep under outputs/multiruns.
+ensemble file, SWEEP_DIR/ensemble.ckpt (with --greedy: SWEEP_DIR/ensemble-greedy.ckpt), and report
+each member's and the ensemble's accuracy in a .json of the same name beside it. Without SWEEP_DIR:
+the latest sweep under outputs/multiruns.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--greedy", action="store_true",
                         help="add the next-best run only while the ensemble's validation accuracy improves")
     parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass (default 256)")
-    parser.add_argument("--output", type=Path, metavar="FILE", help="the ensemble file (default SWEEP_DIR/ensemble.ckpt)")
+    parser.add_argument("--output", type=Path, metavar="FILE",
+                        help="the ensemble file; its summary goes to FILE with a .json suffix (default "
+                             "SWEEP_DIR/ensemble.ckpt, with --greedy SWEEP_DIR/ensemble-greedy.ckpt)")
     return parser.parse_args(argv)
 
 
@@ -55,6 +58,9 @@ def main(argv: list[str] | None = None) -> None:
     document = run_task(build_ensemble, sweep_dir, top_k=args.top_k, greedy=args.greedy,
                         batch_size=args.batch_size, output=args.output)
     console().print(render_table(document))
+    # Plain lines, not a table caption: rich would wrap a long path inside the table's width.
+    print(f"ensemble file: {document['artifact']}")
+    print(f"summary: {document['summary']}")
 
 
 if __name__ == "__main__":

@@ -57,6 +57,10 @@ def main() -> None:
     # A checkpoint's path may hold '=' and ',' (run directories are named after overrides).
     sys.argv[1:] = quote_path_overrides(sys.argv[1:], keys=("init_from",))
     run_entry(hydra_main)
+    from fer_lightning.runs.sweep_summary import failed_jobs
+
+    if failed_jobs:  # a -m sweep ran and some of its jobs failed (the summary line said which)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

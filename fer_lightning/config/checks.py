@@ -5,6 +5,7 @@ Each failure is one line naming the key, the value and what is allowed.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,19 @@ from fer_lightning.classes import IMAGE_SIZE, NUM_CLASSES
 from fer_lightning.config.choices import (
     DATA_FORMATS,
     DATA_SOURCES,
+    DETECT_FACES,
+    EVAL_SPLITS,
+    EXPORT_FORMATS,
+    EXPORT_SUFFIXES,
     MIXING_MODES,
     ON_BAD_ROWS,
+    ONNX_OPSETS,
     PRECISIONS,
+    PREDICT_OUTPUT_SUFFIXES,
     SAMPLERS,
     SCHEDULER_INTERVALS,
+    SEED_RANGE,
+    TTA_CHOICES,
     allowed,
 )
 from fer_lightning.errors import ConfigError
@@ -36,6 +45,42 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _value_name(value: Any) -> str:
+    """A value as it is typed on the command line: true, false, null."""
+    if value is None or isinstance(value, bool):
+        return "null" if value is None else str(value).lower()
+    return str(value)
+
+
+def check_choice(key: str, value: Any, choices: tuple) -> None:
+    """``value`` is one of ``choices``, of the same type: 1 is not true, "true" is not true."""
+    if not any(type(value) is type(choice) and value == choice for choice in choices):
+        raise ConfigError(f"{key}={value!r}: allowed values are {', '.join(map(_value_name, choices))}")
+
+
+def check_bool(key: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        _fail(key, value, "true or false")
+
+
+def check_seed(value: Any) -> None:
+    low, high = SEED_RANGE
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        _fail("seed", value, f"a whole number in {low}..{high}")
+
+
+def check_file_name(key: str, value: Any, required: bool = True) -> None:
+    if value is None and not required:
+        return
+    if not isinstance(value, str) or not value.strip():
+        _fail(key, value, "a file name" + ("" if required else " or null"))
+
+
+def check_exists(key: str, value: str) -> None:
+    if not Path(value).exists():
+        raise ConfigError(f"{key}={value}: no such file or folder")
+
+
 def check_rate(key: str, value: Any) -> None:
     if not _is_number(value) or not 0.0 <= value < 1.0:
         _fail(key, value, "a number in [0, 1)")
@@ -48,6 +93,8 @@ def check_positive_int(key: str, value: Any, minimum: int = 1) -> None:
 
 def check_model(model: DictConfig) -> None:
     channels, hidden = list(model.channels), list(model.hidden)
+    if not channels:
+        _fail("model.channels", channels, "at least one conv layer width, e.g. [16,32,64,128,256,512,512]")
     for i, width in enumerate(channels):
         check_positive_int(f"model.channels[{i}]", width)
     for i, width in enumerate(hidden):
@@ -95,11 +142,23 @@ def check_model(model: DictConfig) -> None:
         _fail("model.scheduler_interval", model.scheduler_interval, allowed(SCHEDULER_INTERVALS))
 
 
-def check_data(data: DictConfig) -> None:
+def check_data_source(data: DictConfig) -> None:
+    """Where the data comes from: a known source and format, and files that exist."""
     if data.source not in DATA_SOURCES:
         _fail("data.source", data.source, allowed(DATA_SOURCES))
     if data.format not in DATA_FORMATS:
         _fail("data.format", data.format, allowed(DATA_FORMATS))
+    path, test_path = _get(data, "path"), _get(data, "test_path")
+    if data.source != "synthetic":
+        if not path:
+            _fail("data.path", path, "a file or folder (data=fer2013|homework|folder data.path=...)")
+        check_exists("data.path", path)
+    if test_path:
+        check_exists("data.test_path", test_path)
+
+
+def check_data(data: DictConfig) -> None:
+    check_data_source(data)
     check_positive_int("data.batch_size", data.batch_size)
     check_positive_int("data.eval_batch_size", data.eval_batch_size)
     check_positive_int("data.num_workers", data.num_workers, minimum=0)
@@ -113,13 +172,6 @@ def check_data(data: DictConfig) -> None:
         for split in ("train", "val"):
             check_positive_int(f"data.synthetic.{split}", data.synthetic[split])
         check_positive_int("data.synthetic.test", data.synthetic.test, minimum=0)
-    else:
-        if not data.path:
-            _fail("data.path", data.path, "a file or folder (data=fer2013|homework|folder data.path=...)")
-        if not Path(data.path).exists():
-            raise ConfigError(f"data.path={data.path}: no such file or folder")
-    if data.test_path and not Path(data.test_path).exists():
-        raise ConfigError(f"data.test_path={data.test_path}: no such file or folder")
 
 
 def check_trainer(trainer: DictConfig) -> None:
@@ -128,11 +180,81 @@ def check_trainer(trainer: DictConfig) -> None:
         _fail("trainer.precision", trainer.precision, allowed(PRECISIONS))
 
 
-def check_train_config(cfg: DictConfig) -> None:
-    """Raise ConfigError for the first impossible value in a training config."""
-    missing = sorted(k for k in OmegaConf.missing_keys(cfg) if not k.startswith("hydra."))
+def check_all_set(cfg: DictConfig, skip: tuple[str, ...] = ()) -> None:
+    """Every ``???`` of the config is given (except below the ``skip`` prefixes)."""
+    missing = sorted(k for k in OmegaConf.missing_keys(cfg) if not k.startswith(("hydra.", *skip)))
     if missing:
         raise ConfigError(f"{missing[0]} must be set (for example {missing[0]}=...)")
+
+
+def check_train_config(cfg: DictConfig) -> None:
+    """Raise ConfigError for the first impossible value in a training config."""
+    check_all_set(cfg)
+    check_seed(cfg.seed)
     check_model(cfg.model)
     check_data(cfg.data)
     check_trainer(cfg.trainer)
+
+
+# ------------------------------------------------------------------------- inference commands
+def check_inference_options(cfg: DictConfig) -> None:
+    """What evaluate and predict share: the model, test-time augmentation, batches, overwriting."""
+    # A data group's own ??? (data=homework: data.path) is needed only when its files are read.
+    check_all_set(cfg, skip=("data.",))
+    check_file_name("ckpt_path", cfg.ckpt_path)
+    check_choice("tta", cfg.tta, TTA_CHOICES)
+    check_positive_int("batch_size", cfg.batch_size)
+    check_bool("overwrite", _get(cfg, "overwrite", False))
+
+
+def check_evaluate_config(cfg: DictConfig) -> None:
+    """Raise ConfigError for the first impossible value of ``python -m fer_lightning.evaluate``."""
+    check_inference_options(cfg)
+    check_choice("split", cfg.split, EVAL_SPLITS)
+    check_seed(cfg.seed)
+    check_file_name("output", _get(cfg, "output"), required=False)
+    test_path = _get(cfg, "data.test_path")
+    check_file_name("data.test_path", test_path, required=False)
+    if test_path:
+        check_exists("data.test_path", test_path)
+    elif _get(cfg, "data._target_"):  # data=<group> on the command line
+        check_data_source(cfg.data)
+
+
+def check_predict_config(cfg: DictConfig) -> None:
+    """Raise ConfigError for the first impossible value of ``python -m fer_lightning.predict``."""
+    check_inference_options(cfg)
+    check_file_name("input", cfg.input)
+    check_exists("input", cfg.input)
+    check_file_name("output", cfg.output)
+    if not cfg.output.lower().endswith(PREDICT_OUTPUT_SUFFIXES):
+        raise ConfigError(f"output={cfg.output}: predictions are written as {' or '.join(PREDICT_OUTPUT_SUFFIXES)}")
+    if cfg.detect_faces is not None:
+        check_choice("detect_faces", cfg.detect_faces, DETECT_FACES)
+    if not _is_number(cfg.margin) or not math.isfinite(cfg.margin) or cfg.margin < 0:
+        _fail("margin", cfg.margin, "a number >= 0 (the border around each face, as a fraction of its size)")
+    check_positive_int("min_face_size", cfg.min_face_size)
+    check_bool("annotate", cfg.annotate)
+    check_file_name("annotate_dir", _get(cfg, "annotate_dir"), required=False)
+
+
+def check_export_config(cfg: DictConfig) -> None:
+    """Raise ConfigError for the first impossible value of ``python -m fer_lightning.export``."""
+    check_all_set(cfg)
+    check_file_name("ckpt_path", cfg.ckpt_path)
+    check_choice("format", cfg.format, EXPORT_FORMATS)
+    output = _get(cfg, "output")
+    check_file_name("output", output, required=False)
+    if output and not output.lower().endswith(EXPORT_SUFFIXES[cfg.format]):
+        named_for = [fmt for fmt, suffixes in EXPORT_SUFFIXES.items() if output.lower().endswith(suffixes)]
+        if named_for:
+            raise ConfigError(f"output={output} is a name for format={named_for[0]}, not format={cfg.format}: "
+                              f"name it *{EXPORT_SUFFIXES[cfg.format][0]} or pass format={named_for[0]}")
+    if not isinstance(cfg.opset, int) or isinstance(cfg.opset, bool) or cfg.opset not in ONNX_OPSETS:
+        _fail("opset", cfg.opset, f"a whole number in {ONNX_OPSETS[0]}..{ONNX_OPSETS[-1]} "
+                                  "(the ONNX opsets the exporter writes)")
+    check_bool("check", cfg.check)
+    tolerance = cfg.check_tolerance
+    if not _is_number(tolerance) or not math.isfinite(tolerance) or tolerance <= 0:
+        _fail("check_tolerance", tolerance, "a number > 0")
+    check_bool("overwrite", _get(cfg, "overwrite", False))

@@ -8,6 +8,24 @@ SAMPLERS = (None, "none", "balanced")
 MIXING_MODES = ("mixup", "cutmix")
 SCHEDULER_INTERVALS = ("step", "epoch")
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true")
+# The seeds numpy (and so Lightning's seed_everything) accepts.
+SEED_RANGE = (0, 2**32 - 1)
+
+# Inference commands (evaluate, predict, export).
+TTA_CHOICES = ("none", "flip", "ten_crop")
+# test: the held-out split; val: the split runs and test-time augmentation are chosen on.
+EVAL_SPLITS = ("test", "val")
+# detect_faces: null means auto.
+DETECT_FACES = (True, False, "auto")
+# What predict writes for photos: a table of faces, or the same as JSON.
+PREDICT_OUTPUT_SUFFIXES = (".csv", ".json")
+# Each export format with the file names it writes: the first is its default, and a name of one
+# format is refused for another.
+EXPORT_SUFFIXES = {"onnx": (".onnx",), "torchscript": (".torchscript.pt", ".pt", ".pth", ".ts", ".zip")}
+EXPORT_FORMATS = tuple(EXPORT_SUFFIXES)
+# Opsets torch 2.13's TorchScript-based ONNX exporter writes and onnxruntime runs for these networks
+# (below 7 it writes graphs onnxruntime refuses; above 23 it refuses itself).
+ONNX_OPSETS = range(7, 24)
 
 
 def allowed(values: tuple) -> str:

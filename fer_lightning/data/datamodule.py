@@ -140,8 +140,12 @@ class FERDataModule(pl.LightningDataModule):
             train_idx, val_idx = stratified_split(train.labels, self.val_fraction, self.split_seed)
             splits["train"] = Split(train.images[train_idx], train.labels[train_idx])
             splits["val"] = Split(train.images[val_idx], train.labels[val_idx])
-            log.info("cut a stratified validation split: %d train, %d val (seed %d)",
-                     len(train_idx), len(val_idx), self.split_seed)
+            # A warning, not news: a Kaggle CSV without its Usage column must not pass for FER2013's own splits.
+            where = "the synthetic faces" if self.source == "synthetic" else self.path
+            log.warning("%s holds no validation rows (in a Kaggle CSV: no PublicTest rows, or no Usage column): "
+                        "cut a stratified validation split of %d from its %d training rows "
+                        "(data.val_fraction=%s, data.split_seed=%d)",
+                        where, len(val_idx), len(train.labels), self.val_fraction, self.split_seed)
         return splits
 
     def setup(self, stage: str | None = None) -> None:

@@ -14,7 +14,12 @@ import cv2
 import numpy as np
 
 from fer_lightning.classes import IMAGE_SIZE
-from fer_lightning.data.readers.image_decode import IMAGE_EXTENSIONS, quiet_opencv
+from fer_lightning.data.readers.image_decode import (
+    IMAGE_EXTENSIONS,
+    ImageDecodeError,
+    decode_image,
+    quiet_opencv,
+)
 from fer_lightning.errors import DataFormatError, FerError
 
 CASCADE_NAME = "haarcascade_frontalface_default.xml"
@@ -58,12 +63,20 @@ def list_images(path: Path) -> list[Path]:
 
 
 def read_color_image(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8 BGR; np.fromfile + imdecode also reads paths OpenCV's imread cannot."""
-    with quiet_opencv():
-        image = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DataFormatError(f"{path}: OpenCV cannot decode it (not a PNG/JPEG/BMP image, or damaged)")
-    return image
+    """(H, W, 3) uint8 BGR; reading the bytes first also reads paths OpenCV's imread cannot.
+
+    An empty, cut-off, undecodable or unreadable file raises DataFormatError naming it, never
+    OpenCV's own exception: one bad photo must not stop a whole batch.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise DataFormatError(f"{path}: cannot be read ({error.strerror or error})") from None
+    try:
+        with quiet_opencv():
+            return decode_image(data, path.suffix, cv2.IMREAD_COLOR)
+    except ImageDecodeError as error:
+        raise DataFormatError(f"{path}: {error}") from None
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:
@@ -133,7 +146,7 @@ def find_faces(
 
 
 def annotate(image: np.ndarray, boxes: list[tuple[int, int, int, int]], labels: list[str]) -> np.ndarray:
-    """A copy of ``image`` (BGR) with each box drawn and its label written above it."""
+    """A copy of ``image`` (BGR) with each box drawn and its label (any caption) written above it."""
     canvas = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image.copy()
     thickness = max(1, round(max(canvas.shape[:2]) / 300))
     for (x, y, w, h), label in zip(boxes, labels):

@@ -16,10 +16,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from fer_lightning.classes import IMAGE_SIZE
 from fer_lightning.errors import ConfigError
 
 METHODS: tuple[str, ...] = ("saliency", "integrated_gradients", "gradcam")
 TARGETS: tuple[str, ...] = ("label", "predicted")
+# Grad-CAM's default layer is the last conv whose map is at least this wide: on the report network
+# the last conv's 3x3 map upsamples to a few blobs, conv 5's 12x12 map keeps eyes and mouth apart.
+GRADCAM_MIN_MAP_SIZE = 12
 
 
 def check_method(method: str, key: str = "method") -> str:
@@ -57,13 +61,56 @@ def conv_layer(net: nn.Module, index: int = -1, key: str = "layer") -> nn.Conv2d
     return layers[index]
 
 
-def describe_layer(net: nn.Module, layer: nn.Module) -> str:
-    """A conv layer as people count them: "conv 7/7 (features.21)"."""
+def describe_layer(net: nn.Module, layer: nn.Module, map_size: tuple[int, int] | None = None) -> str:
+    """A conv layer as people count them: "conv 7/7 (features.21)", or "conv 7/7 (features.21), 3x3 map"."""
     layers = conv_layers(net)
     names = {module: name for name, module in net.named_modules()}
     number = next((i for i, m in enumerate(layers, start=1) if m is layer), None)
     where = names.get(layer, type(layer).__name__)
-    return f"conv {number}/{len(layers)} ({where})" if number else where
+    text = f"conv {number}/{len(layers)} ({where})" if number else where
+    return f"{text}, {map_size[0]}x{map_size[1]} map" if map_size else text
+
+
+def _square(image_size: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(image_size, int):
+        return image_size, image_size
+    height, width = (int(v) for v in image_size)
+    return height, width
+
+
+def conv_map_sizes(net: nn.Module, image_size: int | Sequence[int] = IMAGE_SIZE) -> dict[nn.Module, tuple[int, int]]:
+    """Each conv layer's output (height, width) for one input of ``image_size``, measured by a forward pass."""
+    layers = conv_layers(net)
+    if not layers:
+        raise ConfigError(f"{type(net).__name__} has no Conv2d layer")
+    sizes: dict[nn.Module, tuple[int, int]] = {}
+    with gradient_mode(net) as model, torch.no_grad():
+        originals = {counterpart(net, model, layer): layer for layer in layers}
+
+        def record(module: nn.Module, inputs: object, output: torch.Tensor) -> None:
+            sizes[originals[module]] = (int(output.shape[-2]), int(output.shape[-1]))
+
+        hooks = [module.register_forward_hook(record) for module in originals]
+        try:
+            probe = torch.zeros(1, layers[0].in_channels, *_square(image_size))
+            model(_as_input(probe, model))
+        finally:
+            for hook in hooks:
+                hook.remove()
+    return sizes
+
+
+def gradcam_layer(
+    net: nn.Module, index: int | None = None, key: str = "layer", image_size: int | Sequence[int] = IMAGE_SIZE
+) -> nn.Conv2d:
+    """Grad-CAM's conv layer: the ``index``-th one, or with ``index=None`` the last one whose map is
+    at least ``GRADCAM_MIN_MAP_SIZE`` pixels on each side (the first one when none is that large).
+    """
+    if index is not None:
+        return conv_layer(net, index, key)
+    sizes = conv_map_sizes(net, image_size)
+    fine_enough = [layer for layer in conv_layers(net) if min(sizes[layer]) >= GRADCAM_MIN_MAP_SIZE]
+    return fine_enough[-1] if fine_enough else conv_layers(net)[0]
 
 
 @contextmanager
@@ -126,7 +173,8 @@ def attribute(
 
     ``images``: ``(N, 1, H, W)`` in the network's input scale. ``targets``: the class explained per image.
     ``saliency``: |d logit / d pixel|. ``integrated_gradients``: |IG| from a black image in ``ig_steps``
-    steps. ``gradcam``: positive Grad-CAM at ``layer`` (default the last conv), bilinearly upsampled.
+    steps. ``gradcam``: positive Grad-CAM at ``layer`` (default: ``gradcam_layer``'s choice), bilinearly
+    upsampled.
     """
     from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Saliency
 
@@ -141,7 +189,8 @@ def attribute(
                 inputs, baselines=0.0, target=target, n_steps=ig_steps, internal_batch_size=max(len(inputs), 256)
             ).abs()
         else:
-            chosen = conv_layer(model) if layer is None else counterpart(net, model, layer)
+            chosen = (gradcam_layer(model, image_size=inputs.shape[-2:]) if layer is None
+                      else counterpart(net, model, layer))
             coarse = LayerGradCam(model, chosen).attribute(inputs, target=target, relu_attributions=True)
             maps = LayerAttribution.interpolate(coarse, tuple(inputs.shape[-2:]), interpolate_mode="bilinear")
             maps = maps.clamp(min=0.0)  # bilinear upsampling of a ReLU'd map stays >= 0 up to rounding

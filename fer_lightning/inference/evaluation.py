@@ -17,10 +17,18 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from fer_lightning.config.checks import check_evaluate_config
+from fer_lightning.config.choices import EVAL_SPLITS
 from fer_lightning.data.settings import datamodule_from_settings
 from fer_lightning.errors import ConfigError, FerError
+from fer_lightning.files import check_output
 from fer_lightning.inference.test_time_augmentation import check_tta, tta_views
-from fer_lightning.models.pretrained import is_pretrained, output_anchor, pretrained_entry
+from fer_lightning.models.pretrained import (
+    is_pretrained,
+    output_anchor,
+    pretrained_entry,
+    pretrained_file,
+)
 from fer_lightning.runs.saved_run import RUN_CONFIG, run_data_config
 
 if TYPE_CHECKING:
@@ -28,8 +36,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# test: the held-out split; val: the split runs and test-time augmentation are chosen on.
-EVAL_SPLITS = ("test", "val")
 # The data settings that decide which images land in which split; members of one ensemble must
 # agree on these (batch sizes, workers, caching and training augmentation may differ).
 DATA_IDENTITY_KEYS = ("source", "path", "format", "test_path", "synthetic", "val_fraction", "split_seed")
@@ -148,7 +154,7 @@ def classification_metrics(probabilities: np.ndarray, labels: np.ndarray,
     }
 
 
-# ---------------------------------------------------------------------------------- command
+# ---------------------------------------------------------------------- the data to evaluate on
 def stored_data_config(predictor: Predictor, checkpoint: Path) -> dict[str, Any]:
     """The data a checkpoint was trained on: kept inside an ensemble file, or the run's config
     two levels above checkpoints/best.ckpt."""
@@ -173,33 +179,89 @@ def check_split(split: str) -> str:
     return split
 
 
-def evaluation_images(cfg: DictConfig, predictor: Predictor, checkpoint: Path, split: str) -> LabelledImages:
-    given = OmegaConf.to_container(cfg.data, resolve=True) if cfg.get("data") else {}
+def given_data(cfg: DictConfig) -> dict[str, Any]:
+    return OmegaConf.to_container(cfg.data, resolve=True) if cfg.get("data") else {}  # type: ignore[return-value]
+
+
+def evaluation_data(cfg: DictConfig, predictor: Predictor,
+                    checkpoint: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The data config to evaluate on (or, with a test file, to take its eval transform from) and
+    the labelled test file named on the command line, if any."""
+    given = given_data(cfg)
     chosen = given if "_target_" in given else None  # data=<group> on the command line
     test_path = given.get("test_path")
     if test_path:
         # Only the named file is read; a stored data config (if any) adds its eval transform.
         try:
-            base = chosen or stored_data_config(predictor, checkpoint)
+            return chosen or stored_data_config(predictor, checkpoint), test_path
         except ConfigError:
-            base = None
-        found = read_labelled_file(test_path, base)
-    else:
-        found = load_split(chosen or stored_data_config(predictor, checkpoint), split)
+            return None, test_path
+    return chosen or stored_data_config(predictor, checkpoint), None
+
+
+def evaluation_images(data: dict[str, Any] | None, test_path: str | None, split: str) -> LabelledImages:
+    found = read_labelled_file(test_path, data) if test_path else load_split(data or {}, split)
     if found.labels is None:
         raise FerError(f"{found.description}: no labels, so there is nothing to evaluate against: "
                        "pass data.test_path=FILE with a labelled test file")
     return found
 
 
+# ------------------------------------------------------------------------------ safe output
+# What every evaluation result holds; a JSON object without them was not written by evaluate.
+RESULT_KEYS = ("accuracy", "confusion_matrix")
+
+
+def checkpoint_file(ckpt_path: Any) -> Path:
+    """The file a ``ckpt_path`` reads: a shipped model's own file for ``pretrained[:name]``."""
+    return pretrained_file(ckpt_path) if is_pretrained(ckpt_path) else Path(ckpt_path)
+
+
+def is_evaluation_result(path: Path) -> bool:
+    try:
+        document = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return isinstance(document, dict) and all(key in document for key in RESULT_KEYS)
+
+
+def data_files(data: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """(what, path) of the files a data config reads."""
+    data = data or {}
+    return [(f"the data it evaluates on (data.{key})", str(data[key]))
+            for key in ("path", "test_path") if isinstance(data.get(key), str) and data[key]]
+
+
+def evaluation_output(cfg: DictConfig, checkpoint: Path) -> Path:
+    if cfg.get("output"):
+        return Path(cfg.output)
+    # A named test file is evaluated whatever the split says, and its result is eval.json.
+    on_val = cfg.split == "val" and not given_data(cfg).get("test_path")
+    return checkpoint.parent / ("eval_val.json" if on_val else "eval.json")
+
+
+def check_evaluation_output(cfg: DictConfig, output: Path, checkpoint: Path,
+                            data: dict[str, Any] | None = None) -> None:
+    inputs = [("the checkpoint it reads", checkpoint), *data_files(given_data(cfg)), *data_files(data)]
+    check_output(output, inputs, is_evaluation_result, bool(cfg.get("overwrite", False)),
+                 kind="an evaluate result")
+
+
+# ---------------------------------------------------------------------------------- command
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     from fer_lightning.inference.checkpoint import load_predictor
 
-    tta = check_tta(str(cfg.tta))
-    split = check_split(str(cfg.split))
-    predictor = load_predictor(cfg.ckpt_path)
+    check_evaluate_config(cfg)
+    tta, split = str(cfg.tta), str(cfg.split)
     checkpoint = output_anchor(cfg.ckpt_path)
-    data = evaluation_images(cfg, predictor, checkpoint, split)
+    output = evaluation_output(cfg, checkpoint)
+    reads = checkpoint_file(cfg.ckpt_path)
+    check_evaluation_output(cfg, output, reads)
+    predictor = load_predictor(cfg.ckpt_path)
+    data_config, test_path = evaluation_data(cfg, predictor, checkpoint)
+    # The run's own data files are known only now: the result must not replace them either.
+    check_evaluation_output(cfg, output, reads, data_config)
+    data = evaluation_images(data_config, test_path, split)
     probabilities = predict_probabilities(predictor.module, data.images, int(cfg.batch_size), tta, data.transform)
     result = {
         "checkpoint": str(cfg.ckpt_path) if is_pretrained(cfg.ckpt_path) else str(checkpoint.resolve()),
@@ -212,8 +274,6 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "class_names": list(predictor.class_names),
         **classification_metrics(probabilities, data.labels, predictor.class_names),
     }
-    default_name = "eval_val.json" if data.split == "val" else "eval.json"
-    output = Path(cfg.output) if cfg.get("output") else checkpoint.parent / default_name
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n")
     show(result)

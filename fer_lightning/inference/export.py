@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +16,16 @@ import torch
 from omegaconf import DictConfig
 
 from fer_lightning.classes import IMAGE_SIZE
-from fer_lightning.errors import ConfigError, FerError
+from fer_lightning.config.checks import check_export_config
+from fer_lightning.config.choices import EXPORT_SUFFIXES
+from fer_lightning.errors import FerError
+from fer_lightning.files import check_output
+from fer_lightning.inference.evaluation import checkpoint_file
 
 log = logging.getLogger(__name__)
 
-FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt"}
 INPUT_NAME, OUTPUT_NAME = "image", "probabilities"
+CLASS_NAMES_KEY = "class_names"
 
 
 def example_batch(size: int = 4, seed: int = 0) -> torch.Tensor:
@@ -46,7 +51,7 @@ def export_onnx(module: torch.nn.Module, path: Path, opset: int = 17, class_name
         # The class order travels with the model, for whoever runs it without this package.
         model = onnx.load(str(path))
         entry = model.metadata_props.add()
-        entry.key, entry.value = "class_names", ",".join(class_names)
+        entry.key, entry.value = CLASS_NAMES_KEY, ",".join(class_names)
         onnx.save(model, str(path))
     return path
 
@@ -80,15 +85,54 @@ def torchscript_difference(module: torch.nn.Module, path: Path, batch: torch.Ten
         return float((loaded(batch) - module(batch)).abs().max())
 
 
+# ------------------------------------------------------------------------------ safe output
+def is_onnx_export(path: Path) -> bool:
+    """An ONNX model carrying the class names export writes into every ONNX file."""
+    try:
+        import onnx
+        from google.protobuf.message import DecodeError
+    except ImportError:
+        return False
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except (OSError, ValueError, DecodeError):
+        return False
+    return any(entry.key == CLASS_NAMES_KEY for entry in model.metadata_props)
+
+
+def is_torchscript_archive(path: Path) -> bool:
+    """A torch.jit.save zip: its compiled code and constants (a checkpoint's zip has neither).
+    Only the listing is read; nothing in it is loaded."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return any("/code/__torch__/" in name for name in names) and any(
+        name.endswith("/constants.pkl") for name in names)
+
+
+def is_export(path: Path) -> bool:
+    return is_onnx_export(path) or is_torchscript_archive(path)
+
+
+# ---------------------------------------------------------------------------------- command
 def export(cfg: DictConfig) -> Path:
     from fer_lightning.inference.checkpoint import load_predictor
     from fer_lightning.models.pretrained import output_anchor
 
+    check_export_config(cfg)
     fmt = str(cfg.format)
-    if fmt not in FORMATS:
-        raise ConfigError(f"format={fmt!r}: allowed values are {', '.join(FORMATS)}")
+    output = Path(cfg.output) if cfg.get("output") else \
+        output_anchor(cfg.ckpt_path).with_suffix(EXPORT_SUFFIXES[fmt][0])
+    check_output(output, [("the checkpoint it reads", checkpoint_file(cfg.ckpt_path))], is_export,
+                 bool(cfg.get("overwrite", False)), kind="an ONNX or TorchScript export")
+    if fmt == "onnx":
+        try:
+            import onnx  # noqa: F401  (export writes the class names with it)
+        except ImportError:
+            raise FerError("format=onnx needs the onnx package: pip install 'fer-lightning[export]'") from None
     predictor = load_predictor(cfg.ckpt_path)
-    output = Path(cfg.output) if cfg.get("output") else output_anchor(cfg.ckpt_path).with_suffix(FORMATS[fmt])
     output.parent.mkdir(parents=True, exist_ok=True)
     module = predictor.module.eval()
     if fmt == "onnx":

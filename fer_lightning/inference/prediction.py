@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from omegaconf import DictConfig
 
+from fer_lightning.config.checks import check_predict_config
+from fer_lightning.config.choices import DETECT_FACES
 from fer_lightning.errors import ConfigError, DataFormatError
-from fer_lightning.inference.evaluation import predict_probabilities
-from fer_lightning.inference.test_time_augmentation import check_tta
+from fer_lightning.files import check_output, same_file
+from fer_lightning.inference.evaluation import checkpoint_file, predict_probabilities
 
 if TYPE_CHECKING:
     from fer_lightning.inference.checkpoint import Predictor
@@ -27,8 +29,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TABLE_SUFFIXES = (".csv", ".csv.gz")
-IMAGE_OUTPUT_SUFFIXES = (".csv", ".json")
 NO_FACE = "no face found"
+SUBMISSION_HEADER = ["id", "label"]
+# The face table's columns around the class probabilities (whose names come from the model).
+FACE_COLUMNS, FACE_LAST_COLUMN = ["file", "face", "x", "y", "w", "h", "label"], "note"
 
 
 def is_table(path: Path) -> bool:
@@ -41,7 +45,7 @@ def detect_option(value: Any) -> bool | None:
         return None
     if isinstance(value, bool):
         return value
-    raise ConfigError(f"detect_faces={value!r}: allowed values are true, false, auto")
+    raise ConfigError(f"detect_faces={value!r}: allowed values are {', '.join(str(v).lower() for v in DETECT_FACES)}")
 
 
 # ---------------------------------------------------------------------------------- CSV input
@@ -49,13 +53,11 @@ def predict_table(predictor: Predictor, source: Path, output: Path, batch_size: 
     """A test CSV -> ``id,label`` (ids from the file: the homework id column, else row numbers)."""
     from fer_lightning.data.readers import read_all_rows
 
-    if output.suffix.lower() != ".csv":
-        raise ConfigError(f"output={output}: a test CSV gives a submission CSV, so the output must end in .csv")
     rows = read_all_rows(source)
     probabilities = predict_probabilities(predictor.module, rows.images, batch_size, tta)
     with output.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["id", "label"])
+        writer.writerow(SUBMISSION_HEADER)
         writer.writerows(zip(rows.ids.tolist(), probabilities.argmax(axis=1).tolist()))
     return len(rows.images)
 
@@ -102,7 +104,7 @@ def write_image_results(results: list[ImageResult], class_names: tuple[str, ...]
         return
     with output.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["file", "face", "x", "y", "w", "h", "label", *class_names, "note"])
+        writer.writerow([*FACE_COLUMNS, *class_names, FACE_LAST_COLUMN])
         for result in results:
             if not result.faces:
                 writer.writerow([result.file, "", "", "", "", "", "", *[""] * len(class_names), result.note or ""])
@@ -111,13 +113,19 @@ def write_image_results(results: list[ImageResult], class_names: tuple[str, ...]
                 writer.writerow([result.file, face["face"], *face["box"], face["label"], *probabilities, ""])
 
 
+def caption(face: dict[str, Any]) -> str:
+    """What an annotated photo shows above a face: its label and that label's probability."""
+    return f"{face['label']} {face['probabilities'][face['label']]:.2f}"
+
+
 def predict_images(predictor: Predictor, source: Path, output: Path, cfg: DictConfig) -> list[ImageResult]:
     from fer_lightning.data.faces import annotate, list_images, read_color_image
 
-    if output.suffix.lower() not in IMAGE_OUTPUT_SUFFIXES:
-        raise ConfigError(f"output={output}: write predictions for images as .csv or .json")
     paths = list_images(source)
-    root = source if source.is_dir() else source.parent
+    root = image_root(source)
+    folder = annotation_folder(cfg, output)
+    if cfg.annotate:
+        check_annotation_targets(folder, root, paths)
     results, crops = image_faces(paths, root, detect_option(cfg.detect_faces), float(cfg.margin),
                                  int(cfg.min_face_size))
     if all(r.note and r.note != NO_FACE for r in results):
@@ -134,13 +142,12 @@ def predict_images(predictor: Predictor, source: Path, output: Path, cfg: DictCo
                 face["probabilities"] = {name: float(p) for name, p in zip(names, row)}
     write_image_results(results, names, output)
     if cfg.annotate:
-        folder = Path(cfg.annotate_dir) if cfg.get("annotate_dir") else output.with_name(f"{output.stem}_annotated")
         for result in results:
             if result.note == NO_FACE or not result.note:  # every image that could be read
                 target = folder / result.file
                 target.parent.mkdir(parents=True, exist_ok=True)
                 drawn = annotate(read_color_image(root / result.file), [tuple(f["box"]) for f in result.faces],
-                                 [f["label"] for f in result.faces])
+                                 [caption(f) for f in result.faces])
                 write_image(target, drawn)
         log.info("annotated images in %s", folder)
     return results
@@ -155,14 +162,61 @@ def write_image(path: Path, image: np.ndarray) -> None:
     path.write_bytes(encoded.tobytes())
 
 
+# -------------------------------------------------------------------------------- safe output
+def image_root(source: Path) -> Path:
+    """The folder result and annotated file names are relative to."""
+    return source if source.is_dir() else source.parent
+
+
+def annotation_folder(cfg: DictConfig, output: Path) -> Path:
+    return Path(cfg.annotate_dir) if cfg.get("annotate_dir") else output.with_name(f"{output.stem}_annotated")
+
+
+def is_prediction_output(path: Path) -> bool:
+    """A submission or face table (by its header) or a face list (JSON) that predict wrote."""
+    if path.suffix.lower() == ".json":
+        try:
+            document = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            return False
+        return isinstance(document, list) and bool(document) and all(
+            isinstance(entry, dict) and set(entry) == set(vars(ImageResult(""))) for entry in document)
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            header = next(csv.reader([handle.readline(1 << 16)]), [])
+    except (OSError, ValueError):
+        return False
+    return header == SUBMISSION_HEADER or (
+        header[:len(FACE_COLUMNS)] == FACE_COLUMNS and header[-1:] == [FACE_LAST_COLUMN])
+
+
+def check_annotation_targets(folder: Path, root: Path, images: list[Path]) -> None:
+    """No annotated copy may replace a photo it was drawn from."""
+    for image in images:
+        target = folder / (image.relative_to(root) if image != root else image.name)
+        if same_file(target, image):
+            raise ConfigError(f"annotate_dir={folder}: its copy of {image.name} would replace the photo {image}; "
+                              "choose another annotate_dir")
+
+
+def check_prediction_outputs(cfg: DictConfig, source: Path, output: Path) -> None:
+    if is_table(source) and output.suffix.lower() != ".csv":
+        raise ConfigError(f"output={output}: a test CSV gives a submission CSV, so the output must end in .csv")
+    check_output(output, [("the checkpoint it reads", checkpoint_file(cfg.ckpt_path)), ("its input", source)],
+                 is_prediction_output, bool(cfg.get("overwrite", False)), kind="a predict result")
+    if cfg.annotate and not is_table(source) and same_file(annotation_folder(cfg, output), image_root(source)):
+        raise ConfigError(f"annotate_dir={annotation_folder(cfg, output)} is the input folder: the annotated "
+                          "copies would replace the photos; choose another annotate_dir")
+
+
 # ------------------------------------------------------------------------------------ command
 def predict(cfg: DictConfig) -> Path:
     from fer_lightning.inference.checkpoint import load_predictor
 
-    tta = check_tta(str(cfg.tta))
+    check_predict_config(cfg)
+    tta = str(cfg.tta)
     source, output = Path(cfg.input), Path(cfg.output)
-    if not source.exists():
-        raise DataFormatError(f"input={source}: no such file or folder")
+    check_prediction_outputs(cfg, source, output)
     predictor = load_predictor(cfg.ckpt_path)
     output.parent.mkdir(parents=True, exist_ok=True)
     if is_table(source):

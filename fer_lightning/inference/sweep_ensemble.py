@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from fer_lightning.errors import CheckpointError, ConfigError, FerError
+from fer_lightning.files import atomic_write
 from fer_lightning.inference.evaluation import (
     LabelledImages,
     accuracy,
@@ -31,9 +32,9 @@ from fer_lightning.runs.saved_run import run_data_config
 
 log = logging.getLogger(__name__)
 
-ENSEMBLE_JSON = "ensemble.json"
-ENSEMBLE_FILE = "ensemble.ckpt"
 SELECTIONS = ("top_k", "greedy")
+# Each selection method has its own files, so a greedy ensemble never replaces the top-k one.
+ENSEMBLE_STEMS = {"top_k": "ensemble", "greedy": "ensemble-greedy"}
 T = TypeVar("T")
 _END = object()  # marks the end of the ranked runs (a run itself is never this object)
 
@@ -143,6 +144,21 @@ def shared_data(runs: list[RunRecord], skipped: list[dict[str, str]]) -> tuple[l
 
 
 # ------------------------------------------------------------------------------------- command
+def ensemble_paths(sweep_dir: str | Path, selection: str, output: str | Path | None = None) -> tuple[Path, Path]:
+    """(ensemble file, its JSON summary): ``<sweep>/ensemble.ckpt`` for top-k and
+    ``<sweep>/ensemble-greedy.ckpt`` for greedy, each with a ``.json`` of the same name; with
+    ``output``, that file and ``output`` with a ``.json`` suffix beside it.
+    """
+    if selection not in ENSEMBLE_STEMS:
+        raise ConfigError(f"selection={selection!r} is not allowed: one of {', '.join(SELECTIONS)}")
+    artifact = Path(output) if output else Path(sweep_dir) / f"{ENSEMBLE_STEMS[selection]}.ckpt"
+    summary = artifact.with_suffix(".json")
+    if summary == artifact:
+        raise ConfigError(f"{artifact}: an ensemble file needs a suffix other than .json (its summary is "
+                          "written to the .json of the same name); use .ckpt")
+    return artifact, summary
+
+
 def choose_members(ranked: list[RunRecord], val: LabelledImages, top_k: int, greedy: bool, batch_size: int,
                    skipped: list[dict[str, str]]) -> list[Member]:
     """The members, each with its validation probabilities (computed once, in one batched pass)."""
@@ -175,17 +191,19 @@ def describe(member: Member, weight: float, data: dict[str, LabelledImages]) -> 
 
 def build_ensemble(sweep_dir: str | Path, top_k: int = 5, greedy: bool = False, batch_size: int = 256,
                    output: str | Path | None = None) -> dict[str, Any]:
-    """Choose members, evaluate them, save ``ensemble.ckpt`` and ``ensemble.json`` into the sweep.
+    """Choose members, evaluate them, save the ensemble file and its JSON summary (``ensemble_paths``).
 
     ``top_k``: the k best completed runs by best validation accuracy; with ``greedy``, the most
     members to take. Test accuracy is computed only after the choice, for the report. Returns the
-    ensemble.json document.
+    summary document; its ``artifact`` and ``summary`` say where both went.
     """
     from fer_lightning.inference.ensemble_file import ensemble_artifact, save_ensemble
 
     if top_k < 1:
         raise ConfigError(f"top_k={top_k}: at least 1")
     sweep_dir = Path(sweep_dir)
+    selection = "greedy" if greedy else "top_k"
+    artifact_path, summary_path = ensemble_paths(sweep_dir, selection, output)
     runs, _ = collect_runs(sweep_dir)
     ranked = [r for r in runs if r.status == "completed" and isinstance(r.best_val_acc, (int, float))]
     if not ranked:
@@ -209,8 +227,6 @@ def build_ensemble(sweep_dir: str | Path, top_k: int = 5, greedy: bool = False, 
 
     weights = [1.0 / len(chosen)] * len(chosen)
     described = [describe(member, weight, data) for member, weight in zip(chosen, weights)]
-    selection = "greedy" if greedy else "top_k"
-    artifact_path = Path(output) if output else sweep_dir / ENSEMBLE_FILE
     save_ensemble(artifact_path, ensemble_artifact(
         [{"hyper_parameters": m.hyper_parameters, "state_dict": m.state_dict, **d} for m, d in zip(chosen, described)],
         weights, selection=selection, data=data_config,
@@ -218,6 +234,7 @@ def build_ensemble(sweep_dir: str | Path, top_k: int = 5, greedy: bool = False, 
     document = {
         "sweep_dir": str(sweep_dir),
         "artifact": str(artifact_path),
+        "summary": str(summary_path),
         "selection": selection,
         "top_k": top_k,
         "data": data_summary(data_config),
@@ -227,7 +244,8 @@ def build_ensemble(sweep_dir: str | Path, top_k: int = 5, greedy: bool = False, 
                      "num_test": len(data["test"].images) if "test" in data else 0},
         "skipped": skipped,
     }
-    (sweep_dir / ENSEMBLE_JSON).write_text(json.dumps(document, indent=2) + "\n")
+    with atomic_write(summary_path, "w") as handle:
+        handle.write(json.dumps(document, indent=2) + "\n")
     return document
 
 
@@ -237,8 +255,7 @@ def render_table(document: dict[str, Any]):
     def percent(value: float | None) -> str:
         return "-" if value is None else f"{100 * value:.2f}"
 
-    table = Table(title=f"Ensemble of {len(document['members'])} ({document['selection']}) on {document['data']}",
-                  caption=f"saved to {document['artifact']}", caption_justify="left")
+    table = Table(title=f"Ensemble of {len(document['members'])} ({document['selection']}) on {document['data']}")
     for name in ("member", "weight", "val acc %", "test acc %"):
         table.add_column(name, justify="left" if name == "member" else "right", overflow="fold")
     for member in document["members"]:

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 
+from fer_lightning.config.choices import TTA_CHOICES
 from fer_lightning.errors import ConfigError
 
-TTA_CHOICES = ("none", "flip", "ten_crop")
 CROP_PAD = 4
 
 

@@ -52,9 +52,13 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             warnings.filterwarnings("ignore", message=".*looks like a TorchScript archive.*")
             data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
+        reason = refusal_reason(error)
+        if "global" not in reason.lower():
+            # Bytes that merely start like a pickle (an opcode weights_only does not know): not a checkpoint.
+            raise CheckpointError(f"{path}: not a PyTorch checkpoint (unreadable pickle data: {reason[:80]})") from None
         # weights_only refuses any object that would run code when unpickled.
         raise CheckpointError(
-            f"{path}: refused, it holds objects that loading would have to execute ({refusal_reason(error)[:160]})"
+            f"{path}: refused, it holds objects that loading would have to execute ({reason[:160]})"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
         if "TorchScript" in str(error):
@@ -107,3 +111,27 @@ def load_initial_weights(model: ExpressionClassifier, source: str | Path) -> Non
         first = str(error).strip().splitlines()[0]
         raise CheckpointError(f"init_from={source}: its network does not fit the one configured here "
                               f"({first[:160]}); choose the same model/width") from None
+
+
+def check_resume_fits(path: str | Path, model: ExpressionClassifier) -> None:
+    """A run's last.ckpt must hold the network this command builds; said in one line, with the way on.
+
+    Otherwise a changed config (another width) or a refused file fails deep inside Lightning.
+    """
+    way_on = "retrain=true starts the run over (earlier results are archived), or move the file aside"
+    try:
+        data = read_checkpoint(path)
+    except CheckpointError as error:
+        raise CheckpointError(f"cannot resume: {error}; {way_on}") from None
+    state = data.get("state_dict")
+    if not isinstance(state, dict):
+        raise CheckpointError(f"cannot resume: {path} holds no weights; {way_on}")
+    state = {key.replace("net._orig_mod.", "net."): value for key, value in state.items()}
+    expected = model.state_dict()
+    missing = [key for key in expected if key not in state]
+    wrong = [key for key in expected if key in state and tuple(state[key].shape) != tuple(expected[key].shape)]
+    if missing or wrong:
+        key = (wrong or missing)[0]
+        what = (f"{key} is {tuple(state[key].shape)} there, {tuple(expected[key].shape)} here" if wrong
+                else f"{key} is missing")
+        raise CheckpointError(f"cannot resume from {path}: it holds another network ({what}); {way_on}")

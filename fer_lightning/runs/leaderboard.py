@@ -73,24 +73,39 @@ def read_overrides(run_dir: Path, metrics: dict[str, Any]) -> list[str]:
             return [str(o) for o in OmegaConf.to_container(OmegaConf.load(path))]  # type: ignore[union-attr]
         except Exception:  # a damaged file should not hide the run; metrics.json has a copy
             pass
-    return [str(o) for o in metrics.get("overrides") or []]
+    overrides = metrics.get("overrides")
+    return [str(o) for o in overrides] if isinstance(overrides, list) else []
+
+
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``; None when the file cannot be read, is not JSON, or holds another
+    kind of value (a list, a string): files in a sweep may be damaged or written by anything."""
+    try:
+        document = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
 
 
 def lock_is_live(run_dir: Path) -> bool:
-    try:
-        lock = json.loads((run_dir / LOCK_FILE).read_text())
-    except (OSError, json.JSONDecodeError):
+    lock = read_json_object(run_dir / LOCK_FILE)
+    pid = lock.get("pid") if lock else None
+    # Only a real process id (a pid_t above 0): os.kill reads 0 and -1 as groups of processes.
+    if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid < 2**31:
         return False
-    return lock.get("host") == socket.gethostname() and process_alive(int(lock.get("pid", -1)))
+    return lock.get("host") == socket.gethostname() and process_alive(pid)  # type: ignore[union-attr]
+
+
+def _number(value: Any) -> float | None:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def read_run(run_dir: Path) -> RunRecord:
     metrics: dict[str, Any] = {}
     if (run_dir / METRICS_FILE).is_file():
-        try:
-            metrics = json.loads((run_dir / METRICS_FILE).read_text())
-        except (OSError, json.JSONDecodeError):
-            metrics = {"status": "failed", "error": f"{METRICS_FILE} is unreadable"}
+        found = read_json_object(run_dir / METRICS_FILE)
+        metrics = found if found is not None else {
+            "status": "failed", "error": f"{METRICS_FILE} is unreadable (not a JSON object)"}
     status = metrics.get("status") or "not started"
     if status == "running" and not lock_is_live(run_dir):
         status = "unfinished"  # its process is gone: killed, crashed or the machine stopped
@@ -98,16 +113,17 @@ def read_run(run_dir: Path) -> RunRecord:
         status = "unfinished"
     error = metrics.get("error")
     checkpoint = metrics.get("best_checkpoint")
+    epoch = metrics.get("best_epoch")
     return RunRecord(
         path=run_dir,
         status=status,
         overrides=read_overrides(run_dir, metrics),
-        best_val_acc=metrics.get("best_val_acc"),
-        best_epoch=metrics.get("best_epoch"),
-        test_acc=metrics.get("test_acc"),
-        train_seconds=metrics.get("train_seconds"),
+        best_val_acc=_number(metrics.get("best_val_acc")),
+        best_epoch=epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None,
+        test_acc=_number(metrics.get("test_acc")),
+        train_seconds=_number(metrics.get("train_seconds")),
         error=str(error).strip().splitlines()[0] if error and str(error).strip() else None,
-        best_checkpoint=Path(checkpoint) if checkpoint else None,
+        best_checkpoint=Path(checkpoint) if isinstance(checkpoint, str) and checkpoint else None,
     )
 
 

@@ -7,6 +7,7 @@ instantiated, and its checkpoints are the ones inside it, wherever metrics.json 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,3 +134,29 @@ def read_history(log_dir: Path, tags: Sequence[str] = HISTORY_TAGS) -> dict[str,
             by_epoch = {epoch_at.get(e.step, i): e.value for i, e in enumerate(accumulator.Scalars(tag))}
             history[tag] = sorted(by_epoch.items())  # a resumed epoch keeps its last value
     return history
+
+
+# The line callbacks/epoch_log.py writes into train.log once per epoch.
+EPOCH_LINE = re.compile(r"epoch (?P<epoch>\d+)(?:/\d+)?: (?P<values>.*?) \| (?:best .*? \| )?(?P<seconds>\d+) s$")
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: int
+    seconds: float  # this epoch's training and validation time
+    values: dict[str, float]  # loss/train, acc/train, loss/val, acc/val, ...
+
+
+def read_epoch_log(run_dir: str | Path) -> list[EpochRecord]:
+    """Every epoch line of the run's train.log, in order; a resumed epoch keeps its last line."""
+    path = Path(run_dir) / "train.log"
+    if not path.is_file():
+        raise FerError(f"{run_dir}: no train.log, so no epoch times")
+    epochs: dict[int, EpochRecord] = {}
+    for line in path.read_text(errors="replace").splitlines():
+        found = EPOCH_LINE.search(line)
+        if found:
+            words = found["values"].split()
+            values = {key: float(value) for key, value in zip(words[::2], words[1::2])}
+            epochs[int(found["epoch"])] = EpochRecord(int(found["epoch"]), float(found["seconds"]), values)
+    return [epochs[epoch] for epoch in sorted(epochs)]

@@ -88,6 +88,9 @@ def fit_and_test(cfg: DictConfig, run: RunDirectory) -> dict[str, Any]:
 
     resume = run.resume_checkpoint()
     if resume is not None:
+        from fer_lightning.models.model_files import check_resume_fits
+
+        check_resume_fits(resume, model)
         log.info("resuming from %s", resume)
     previous_seconds = float(run.read_metrics().get("train_seconds") or 0.0) if resume else 0.0
     started = time.perf_counter()

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fer_lightning.classes import NUM_CLASSES
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -127,11 +129,16 @@ def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.6) -> np.ndarr
 
 
 def saliency_figure(
-    images: np.ndarray, attributions: np.ndarray, captions: Sequence[str], method: str
+    images: np.ndarray, attributions: np.ndarray, captions: Sequence[str], method: str, title: str = ""
 ) -> Figure:
-    """One column per image; rows: image, attribution map, overlay. Images and maps are ``(N, H, W)``."""
+    """One column per image; rows: image, attribution map, overlay. Images and maps are ``(N, H, W)``.
+
+    ``title``: what the maps were computed from (Grad-CAM's layer and map size), above the grid.
+    """
     count = len(images)
-    figure = new_figure(1.3 * count + 0.6, 4.4)
+    figure = new_figure(1.3 * count + 0.6, 4.7 if title else 4.4)
+    if title:
+        figure.suptitle(title, fontsize=9)
     grid = figure.subplots(3, count, squeeze=False)
     for column in range(count):
         panels = (
@@ -203,23 +210,72 @@ def feature_maps_figure(
 
 
 # ------------------------------------------------------------------------------------- history
-def history_figure(history: Mapping[str, Sequence[tuple[float, float]]]) -> Figure:
-    """Accuracy and loss per epoch, train against validation. ``history``: tag -> [(epoch, value)]."""
+# Each chart of a run's history puts train and validation of one quantity together: the report's
+# history figure and TensorBoard's custom-scalars layout both draw these.
+HISTORY_CHARTS: dict[str, tuple[str, str]] = {
+    "accuracy": ("acc/train", "acc/val"),
+    "loss": ("loss/train", "loss/val"),
+}
+
+
+def history_figure(
+    history: Mapping[str, Sequence[tuple[float, float]]], num_classes: int = NUM_CLASSES
+) -> Figure:
+    """Accuracy and loss per epoch, train against validation. ``history``: tag -> [(epoch, value)].
+
+    Accuracy is drawn on a fixed 0-1 axis beside the chance level (1 / ``num_classes``), so that a run
+    stuck at chance reads as flat rather than as wild swings; the loss axis fits its values.
+    """
     from matplotlib.ticker import MaxNLocator
 
     figure = new_figure(10.0, 3.8)
     panels = figure.subplots(1, 2, squeeze=False)[0]
-    for axes, quantity in zip(panels, ("acc", "loss")):
-        for stage, style in (("train", "-o"), ("val", "-s")):
-            points = history.get(f"{quantity}/{stage}") or []
+    for axes, (chart, tags) in zip(panels, HISTORY_CHARTS.items()):
+        for tag, style in zip(tags, ("-o", "-s")):
+            points = history.get(tag) or []
             if points:
                 epochs, values = zip(*points)
-                axes.plot(epochs, values, style, markersize=3, label=stage)
+                axes.plot(epochs, values, style, markersize=3, label=tag.split("/")[-1])
+        if chart == "accuracy":
+            chance = 1.0 / num_classes
+            axes.axhline(chance, color="gray", linestyle="--", linewidth=1,
+                         label=f"chance (1/{num_classes} = {chance:.1%})")
+            axes.set_ylim(0.0, 1.0)
         axes.set_xlabel("epoch")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        axes.set_ylabel("accuracy" if quantity == "acc" else "cross-entropy loss")
-        axes.set_title("accuracy" if quantity == "acc" else "loss")
+        axes.set_ylabel(chart if chart == "accuracy" else "cross-entropy loss")
+        axes.set_title(chart)
         axes.grid(alpha=0.3)
         if axes.get_legend_handles_labels()[0]:
             axes.legend()
+    return figure
+
+
+def accuracy_over_time_figure(
+    curves: Mapping[str, Sequence[tuple[float, float]]], budget_minutes: float | None = 60.0,
+    target: float | None = None, title: str = "",
+) -> Figure:
+    """Validation accuracy against wall-clock minutes of training, one line per run.
+
+    ``curves``: label -> [(minutes since training started, accuracy)], one point per epoch. The budget
+    and the target are drawn as guides, so what each recipe reaches within the budget reads at a glance.
+    """
+    figure = new_figure(8.0, 4.8)
+    axes = figure.subplots()
+    for label, points in curves.items():
+        if points:
+            minutes, values = zip(*points)
+            line, = axes.plot(minutes, values, "-o", markersize=3, label=label)
+            best = max(range(len(values)), key=values.__getitem__)
+            axes.annotate(f"{values[best]:.1%}", (minutes[best], values[best]), textcoords="offset points",
+                          xytext=(0, 6), ha="center", fontsize=8, color=line.get_color())
+    if budget_minutes:
+        axes.axvline(budget_minutes, color="gray", linestyle="--", linewidth=1, label=f"{budget_minutes:g} min budget")
+    if target:
+        axes.axhline(target, color="gray", linestyle=":", linewidth=1, label=f"target {target:.0%}")
+    axes.set_xlabel("wall-clock minutes of training (epochs with validation)")
+    axes.set_ylabel("validation accuracy")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right")
     return figure

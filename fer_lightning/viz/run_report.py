@@ -177,8 +177,10 @@ def saliency_section(
         TARGETS,
         attribute,
         check_method,
-        conv_layer,
+        conv_map_sizes,
+        describe_layer,
         examples_per_class,
+        gradcam_layer,
         predict_classes,
     )
     from fer_lightning.viz.figures import saliency_figure
@@ -199,9 +201,14 @@ def saliency_section(
         "depends more on that pixel."
     )]
     for method in methods:
-        layer = conv_layer(net, int(settings.layer), "saliency.layer") if method == "gradcam" else None
+        layer, title = None, ""
+        if method == "gradcam":
+            image_size = tuple(images.shape[-2:])
+            index = None if settings.layer is None else int(settings.layer)
+            layer = gradcam_layer(net, index, "saliency.layer", image_size)
+            title = f"Grad-CAM at {describe_layer(net, layer, conv_map_sizes(net, image_size)[layer])}"
         maps = attribute(net, images, targets, method, layer=layer, ig_steps=int(settings.ig_steps))
-        figure = saliency_figure(images[:, 0].numpy(), maps.numpy(), captions, method)
+        figure = saliency_figure(images[:, 0].numpy(), maps.numpy(), captions, method, title)
         parts.append(_figure(f"saliency_{method}.png", figure, method.replace("_", " ")))
     return Section("saliency", "Saliency maps", parts), images[0]
 

@@ -1,9 +1,9 @@
 """Optional on-disk cache of parsed sources: FER2013's CSV takes seconds to parse, an .npz
 of the result loads in a fraction of a second.
 
-An entry is keyed by the source's absolute path, size and modification time (every file's,
-for a folder), so editing or replacing the source makes a new entry, which replaces the old
-one. Only clean reads are stored: a read that skipped bad rows is redone each time so that its
+An entry is keyed by the source's absolute path and a hash of its bytes (every file's, for a
+folder), so any change to the source makes a new entry, which replaces the old one, even an edit
+that keeps the size and the modification time. Only clean reads are stored: a read that skipped bad rows is redone each time so that its
 warning is seen again.
 """
 
@@ -25,21 +25,28 @@ from fer_lightning.files import atomic_write
 log = logging.getLogger(__name__)
 
 # Bump when the parsing rules or the stored layout change, so old entries are no longer used.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 _ARRAYS = ("images", "labels", "splits", "split_ids", "file_ids")
+
+
+def _content_hash(path: str | os.PathLike) -> str:
+    """blake2b of the file's bytes: about 0.15 s for FER2013's 84 MB, against seconds of parsing."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _fingerprint(path: Path) -> list:
     path = path.resolve()
     if not path.is_dir():
-        stat = path.stat()
-        return [str(path), stat.st_size, stat.st_mtime_ns]
+        return [str(path), _content_hash(path)]
     entries: list = [str(path)]
     for folder, subfolders, files in os.walk(path):
         subfolders.sort()
         for name in sorted(files):
-            stat = os.stat(os.path.join(folder, name))
-            entries.append([os.path.relpath(os.path.join(folder, name), path), stat.st_size, stat.st_mtime_ns])
+            entries.append([os.path.relpath(os.path.join(folder, name), path), _content_hash(os.path.join(folder, name))])
     return entries
 
 

@@ -52,8 +52,9 @@ def _to_gray(image: np.ndarray) -> np.ndarray:
     raise ImageDecodeError(f"unsupported channel count {channels}")
 
 
-def decode_face(data: bytes, suffix: str) -> np.ndarray:
-    """Encoded image bytes -> (48, 48) uint8 gray, resized with INTER_AREA (the aspect ratio is not kept)."""
+def decode_image(data: bytes, suffix: str, flags: int = _DECODE_FLAGS) -> np.ndarray:
+    """Encoded image bytes -> the image as OpenCV decodes it with ``flags``; ImageDecodeError for an
+    empty, cut-off or undecodable file (never OpenCV's own exception)."""
     if not data:
         raise ImageDecodeError("the file is empty (0 bytes)")
     # Some OpenCV builds decode a cut-off JPEG with a grey bottom and only log a warning. The
@@ -62,12 +63,17 @@ def decode_face(data: bytes, suffix: str) -> np.ndarray:
     if suffix.lower() in (".jpg", ".jpeg") and _JPEG_END not in data[-1024:]:
         raise ImageDecodeError("truncated JPEG (no end-of-image marker)")
     try:
-        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), _DECODE_FLAGS)
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flags)
     except cv2.error as exc:
         raise ImageDecodeError(f"OpenCV cannot decode it ({exc.err})") from exc
     if image is None or image.size == 0:
         raise ImageDecodeError("OpenCV cannot decode it: truncated, corrupt or not a PNG/JPEG/BMP image")
-    gray = _to_gray(_to_uint8(image))
+    return image
+
+
+def decode_face(data: bytes, suffix: str) -> np.ndarray:
+    """Encoded image bytes -> (48, 48) uint8 gray, resized with INTER_AREA (the aspect ratio is not kept)."""
+    gray = _to_gray(_to_uint8(decode_image(data, suffix)))
     if gray.shape != (IMAGE_SIZE, IMAGE_SIZE):
         gray = cv2.resize(gray, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
     return np.ascontiguousarray(gray)

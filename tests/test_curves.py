@@ -1,0 +1,54 @@
+"""Accuracy against wall-clock minutes, read from the runs' own epoch lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import pytest
+
+from fer_lightning.cli.curves import main as curves_main
+from fer_lightning.runs.saved_run import read_epoch_log
+
+LINE = ("[2026-11-29 18:07:47,557][fer_lightning.callbacks.epoch_log][INFO] - epoch {epoch}/3: loss/train 1.7 "
+        "acc/train 0.3 loss/val 1.5 acc/val {acc} acc_macro/val 0.38{best} | {seconds} s")
+
+
+def write_run(path: Path, accuracies: list[float], seconds: list[int]) -> Path:
+    path.mkdir(parents=True)
+    lines = [LINE.format(epoch=i, acc=a, seconds=s, best=f" | best acc/val {a} at epoch {i}" if i else "")
+             for i, (a, s) in enumerate(zip(accuracies, seconds))]
+    # A run killed before epoch 0's checkpoint repeats that epoch when resumed: the later line counts.
+    lines.insert(0, LINE.format(epoch=0, acc=0.1, seconds=999, best=""))
+    lines.insert(1, "noise that is not an epoch line")
+    (path / "train.log").write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_epoch_lines_give_times_and_values_and_a_repeated_epoch_keeps_its_last_line(tmp_path):
+    run = write_run(tmp_path / "a=1,b=2", [0.40, 0.55, 0.60], [600, 1200, 1500])
+    records = read_epoch_log(run)
+    assert [r.epoch for r in records] == [0, 1, 2]
+    assert records[0].values["acc/val"] == 0.4 and records[0].seconds == 600  # the later line of epoch 0
+    assert records[2].values == {"loss/train": 1.7, "acc/train": 0.3, "loss/val": 1.5, "acc/val": 0.6,
+                                 "acc_macro/val": 0.38}
+
+
+def test_the_plot_names_each_run_and_what_it_reached_within_the_budget(tmp_path, capsys):
+    fast = write_run(tmp_path / "runs" / "x=fast", [0.40, 0.55, 0.60], [600, 1200, 1500])  # 10, 30, 55 min
+    slow = write_run(tmp_path / "runs" / "x=slow", [0.50, 0.70], [3000, 3000])  # 50, 100 min
+    output = tmp_path / "plot.png"
+    curves_main([f"{fast}=fast recipe", str(slow), "--output", str(output), "--target", "0.66"])
+    image = cv2.imread(str(output))
+    assert image is not None and image.shape[1] > 400
+    printed = capsys.readouterr().out
+    assert "fast recipe: 3 epochs, 55.0 min, best 60.00%; 60.00% within 60 min" in printed
+    assert "x=slow: 2 epochs, 100.0 min, best 70.00%; 50.00% within 60 min" in printed
+
+
+def test_a_run_without_epoch_lines_is_one_line(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "train.log").write_text("nothing yet\n")
+    with pytest.raises(SystemExit):
+        curves_main([str(tmp_path / "empty"), "--output", str(tmp_path / "p.png")])
+    assert "no epoch line with acc/val" in capsys.readouterr().err

@@ -1,0 +1,215 @@
+"""No command writes over one of its own inputs (compared on disk: through symlinks too), and a file
+that is not the command's own kind of output is replaced only with overwrite=true. Annotated photos
+show each face's label with its probability."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import cv2
+import pytest
+
+import fer_lightning.data.faces as faces_module
+from fer_lightning.data.synthetic import generate_synthetic_faces
+from fer_lightning.errors import ConfigError
+from fer_lightning.evaluate import main as evaluate_main
+from fer_lightning.inference.checkpoint import load_predictor
+from fer_lightning.inference.evaluation import evaluate
+from fer_lightning.inference.export import export
+from fer_lightning.inference.prediction import predict
+from tests.test_ensemble import saved_run_config, write_checkpoint, write_run
+from tests.test_evaluate_predict import (
+    command_config,
+    run_hydra_entry,
+    write_homework_test_csv,
+)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    """A finished run (untrained weights) whose data is 32 synthetic test faces."""
+    root = tmp_path_factory.mktemp("safety")
+    return write_run(root / "run", saved_run_config(root), ["model.dropout=0.3"], best_val_acc=0.5, seed=3)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(run) -> Path:
+    return run / "checkpoints" / "best.ckpt"
+
+
+@pytest.fixture
+def photos(tmp_path) -> Path:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for index in range(2):
+        cv2.imwrite(str(folder / f"face{index}.png"), generate_synthetic_faces(1, seed=index).images[0])
+    return folder
+
+
+def contents(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# ---------------------------------------------------------------------------------- evaluate
+def test_evaluate_never_writes_over_the_checkpoint_it_reads(checkpoint, tmp_path, monkeypatch, capsys):
+    original = checkpoint.read_bytes()
+    link = tmp_path / "result.json"
+    link.symlink_to(checkpoint)
+    for output in (checkpoint, link):
+        for overwrite in ("false", "true"):
+            with pytest.raises(ConfigError, match=f"^output={output} is the checkpoint it reads; choose another"):
+                evaluate(command_config("evaluate", f"ckpt_path={checkpoint}", f"output={output}",
+                                        f"overwrite={overwrite}"))
+    with pytest.raises(SystemExit) as exit_info:
+        run_hydra_entry(evaluate_main, monkeypatch, f"ckpt_path={checkpoint}", f"output={checkpoint}")
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: output={checkpoint} is the checkpoint it reads; choose another output"]
+    assert checkpoint.read_bytes() == original
+    assert load_predictor(checkpoint).kind == "model"
+
+
+def test_evaluate_replaces_its_own_result_but_not_another_file_unless_told(checkpoint, tmp_path):
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"my": "notes"}')
+    with pytest.raises(ConfigError, match="exists and is not an evaluate result: pass overwrite=true to replace it"):
+        evaluate(command_config("evaluate", f"ckpt_path={checkpoint}", f"output={notes}"))
+    assert notes.read_text() == '{"my": "notes"}'
+
+    result = evaluate(command_config("evaluate", f"ckpt_path={checkpoint}", f"output={notes}", "overwrite=true"))
+    assert json.loads(notes.read_text()) == result
+    # Its own result, from an earlier evaluation, is simply brought up to date.
+    again = evaluate(command_config("evaluate", f"ckpt_path={checkpoint}", f"output={notes}", "tta=flip"))
+    assert json.loads(notes.read_text()) == again and again["tta"] == "flip"
+    empty = tmp_path / "empty.json"
+    empty.touch()  # holds nothing to lose
+    evaluate(command_config("evaluate", f"ckpt_path={checkpoint}", f"output={empty}"))
+    assert json.loads(empty.read_text())["num_images"] == 32
+
+
+def test_evaluate_never_writes_over_the_test_file_it_reads(checkpoint, tmp_path):
+    faces = generate_synthetic_faces(6, seed=8)
+    labelled = tmp_path / "labelled.csv"
+    labelled.write_text("label,feature\n" + "".join(
+        f"{label},{' '.join(map(str, image.ravel()))}\n" for image, label in zip(faces.images, faces.labels)))
+    original = labelled.read_bytes()
+    with pytest.raises(ConfigError, match=r"is the data it evaluates on \(data.test_path\)"):
+        evaluate(command_config("evaluate", f"ckpt_path={checkpoint}", f"data.test_path={labelled}",
+                                f"output={labelled}", "overwrite=true"))
+    assert labelled.read_bytes() == original
+
+
+# ----------------------------------------------------------------------------------- predict
+def test_predict_never_writes_over_its_input_csv(checkpoint, tmp_path):
+    test_csv = tmp_path / "test.csv"
+    write_homework_test_csv(test_csv, generate_synthetic_faces(3, seed=6).images)
+    original = test_csv.read_bytes()
+    link = tmp_path / "submission.csv"
+    link.symlink_to(test_csv)
+    for output in (test_csv, link):
+        with pytest.raises(ConfigError, match=f"^output={output} is its input; choose another output"):
+            predict(command_config("predict", f"ckpt_path={checkpoint}", f"input={test_csv}", f"output={output}",
+                                   "overwrite=true"))
+    assert test_csv.read_bytes() == original
+
+
+def test_predict_replaces_its_own_outputs_but_not_other_files_unless_told(checkpoint, photos, tmp_path):
+    test_csv = tmp_path / "test.csv"
+    write_homework_test_csv(test_csv, generate_synthetic_faces(3, seed=6).images)
+    scores = tmp_path / "scores.csv"
+    scores.write_text("name,score\nada,3\n")
+    other_json = tmp_path / "other.json"
+    other_json.write_text('[{"file": "x"}]')
+    for source, output in ((test_csv, scores), (photos, scores), (photos, other_json)):
+        before = output.read_bytes()
+        with pytest.raises(ConfigError, match="exists and is not a predict result: pass overwrite=true"):
+            predict(command_config("predict", f"ckpt_path={checkpoint}", f"input={source}", f"output={output}"))
+        assert output.read_bytes() == before
+
+    # A submission, a face table and a face list that predict wrote are brought up to date.
+    for source, name in ((test_csv, "submission.csv"), (photos, "faces.csv"), (photos, "faces.json")):
+        for _ in range(2):
+            predict(command_config("predict", f"ckpt_path={checkpoint}", f"input={source}",
+                                   f"output={tmp_path / name}"))
+    with (tmp_path / "faces.csv").open() as handle:
+        assert [row["file"] for row in csv.DictReader(handle)] == ["face0.png", "face1.png"]
+    predict(command_config("predict", f"ckpt_path={checkpoint}", f"input={test_csv}", f"output={scores}",
+                           "overwrite=true"))
+    assert scores.read_text().splitlines()[0] == "id,label"
+
+
+def test_annotated_copies_never_replace_the_photos(checkpoint, photos, tmp_path):
+    original = contents(photos)
+    output = tmp_path / "faces.csv"
+    same_folder = tmp_path / "same"
+    same_folder.symlink_to(photos)
+    for folder in (photos, same_folder):
+        with pytest.raises(ConfigError, match=f"^annotate_dir={folder} is the input folder"):
+            predict(command_config("predict", f"ckpt_path={checkpoint}", f"input={photos}", f"output={output}",
+                                   "annotate=true", f"annotate_dir={folder}", "overwrite=true"))
+    # One photo as the input: its folder is the input folder.
+    with pytest.raises(ConfigError, match="is the input folder"):
+        predict(command_config("predict", f"ckpt_path={checkpoint}", f"input={photos / 'face0.png'}",
+                               f"output={output}", "annotate=true", f"annotate_dir={photos}"))
+    # Another folder, but where a copy would go lies a link to a photo.
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "face1.png").symlink_to(photos / "face1.png")
+    with pytest.raises(ConfigError, match=f"^annotate_dir={linked}: its copy of face1.png would replace the photo"):
+        predict(command_config("predict", f"ckpt_path={checkpoint}", f"input={photos}", f"output={output}",
+                               "annotate=true", f"annotate_dir={linked}"))
+    assert contents(photos) == original
+    assert not output.exists()
+
+
+def test_annotated_photos_show_each_label_with_its_probability(checkpoint, photos, tmp_path, monkeypatch):
+    drawn_captions = []
+    draw = faces_module.annotate
+
+    def recording_annotate(image, boxes, captions):
+        drawn_captions.extend(captions)
+        return draw(image, boxes, captions)
+
+    monkeypatch.setattr(faces_module, "annotate", recording_annotate)
+    output = tmp_path / "faces.json"
+    predict(command_config("predict", f"ckpt_path={checkpoint}", f"input={photos}", f"output={output}",
+                           "annotate=true"))
+    found = [face for entry in json.loads(output.read_text()) for face in entry["faces"]]
+    assert len(found) == 2
+    assert drawn_captions == [f"{face['label']} {face['probabilities'][face['label']]:.2f}" for face in found]
+    for name in ("face0.png", "face1.png"):
+        assert (tmp_path / "faces_annotated" / name).is_file()
+
+
+# ------------------------------------------------------------------------------------ export
+def test_export_never_writes_over_the_checkpoint_or_a_file_it_did_not_write(tmp_path):
+    model = tmp_path / "model.ckpt"
+    write_checkpoint(model, seed=2)
+    original = model.read_bytes()
+    with pytest.raises(ConfigError, match=f"^output={model} is the checkpoint it reads; choose another output"):
+        export(command_config("export", f"ckpt_path={model}", f"output={model}", "overwrite=true"))
+    hard_link = tmp_path / "model.onnx"
+    os.link(model, hard_link)
+    with pytest.raises(ConfigError, match="is the checkpoint it reads"):
+        export(command_config("export", f"ckpt_path={model}", f"output={hard_link}", "overwrite=true"))
+    hard_link.unlink()
+    assert model.read_bytes() == original
+
+    notes = tmp_path / "notes.onnx"
+    notes.write_text("not a model")
+    with pytest.raises(ConfigError, match="exists and is not an ONNX or TorchScript export: pass overwrite=true"):
+        export(command_config("export", f"ckpt_path={model}", f"output={notes}", "check=false"))
+    assert notes.read_text() == "not a model"
+    export(command_config("export", f"ckpt_path={model}", f"output={notes}", "check=false", "overwrite=true"))
+
+    # Its own exports, ONNX or TorchScript, are brought up to date.
+    for fmt, name in (("onnx", "notes.onnx"), ("torchscript", "model.torchscript.pt")):
+        for _ in range(2):
+            export(command_config("export", f"ckpt_path={model}", f"format={fmt}", f"output={tmp_path / name}",
+                                  "check=false"))
+    # A TorchScript export never goes under an ONNX name, not even over an ONNX file export wrote.
+    with pytest.raises(ConfigError, match="is a name for format=onnx, not format=torchscript"):
+        export(command_config("export", f"ckpt_path={model}", "format=torchscript", f"output={notes}"))
