@@ -50,3 +50,12 @@ def train_config(tmp_path):
 
     yield make
     GlobalHydra.instance().clear()
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """For modules of many tiny tensor ops: a second intra-op thread only adds waiting on shared cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

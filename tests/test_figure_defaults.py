@@ -30,13 +30,7 @@ from tests.conftest import compose_config
 from tests.helpers import tensorboard_tags
 from tests.test_figures_callbacks import trained_figures_run
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def report_shaped_net() -> ReportCNN:

@@ -15,14 +15,7 @@ from fer_lightning.theory.softmax_cross_entropy import (
     softmax,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    # Thousands of tiny tensor ops: thread start-up costs more than the arithmetic.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_problem(batch: int, classes: int, scale: float, seed: int):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from fer_lightning.config.checks import check_train_config
 from fer_lightning.config.tree import print_config_tree
@@ -21,14 +21,6 @@ from fer_lightning.runs.fit_summary import FitSummary, fit_result
 from fer_lightning.runs.launch_checks import check_launch
 
 log = logging.getLogger(__name__)
-
-
-def global_rank() -> int:
-    """This process's rank as the launcher set it (0 when not distributed)."""
-    for var in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
-        if var in os.environ:
-            return int(os.environ[var])
-    return 0
 
 
 def instantiate_named(group: DictConfig | None) -> list[Any]:
@@ -124,7 +116,8 @@ def train(cfg: DictConfig) -> float | None:
     """
     hydra_cfg = HydraConfig.get()
     run = RunDirectory(hydra_cfg.runtime.output_dir)
-    leader = global_rank() == 0
+    # Lightning's own reading of the launcher's rank (RANK, LOCAL_RANK, SLURM_PROCID), before any Trainer exists.
+    leader = rank_zero_only.rank == 0
     if leader:
         run.check_writable()
         run.acquire_lock()
