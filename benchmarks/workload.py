@@ -26,8 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from fer_lightning.config.compose import bind_run, compose_config
 from fer_lightning.config.resolvers import register_resolvers
 from fer_lightning.data.datamodule import Split
-from fer_lightning.models.classifier import NET_KEYS
-from fer_lightning.models.cnn import ReportCNN
+from fer_lightning.models.cnn import NET_KEYS, ReportCNN
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 register_resolvers()

@@ -11,7 +11,7 @@ from fer_lightning.classes import CLASS_NAMES
 from fer_lightning.data.settings import data_settings
 from fer_lightning.errors import CheckpointError
 from fer_lightning.inference.ensemble_file import SoftmaxAverage, is_ensemble_checkpoint, member_checkpoints
-from fer_lightning.models.model_files import classifier_from_checkpoint, is_model_checkpoint, read_checkpoint
+from fer_lightning.models.model_files import is_model_checkpoint, network_from_checkpoint, read_checkpoint
 
 
 @dataclass(frozen=True)
@@ -51,16 +51,16 @@ def load_predictor(path: str | Path) -> Predictor:
         kind, checkpoints, weights, stored_data = "model", [data], [1.0], None
     else:
         raise CheckpointError(f"{path}: not a checkpoint of this project (no fer_lightning model or ensemble marker)")
-    classifiers = [
-        classifier_from_checkpoint(checkpoint, source=f"{path} (member {index})" if kind == "ensemble" else str(path))
+    networks = [
+        network_from_checkpoint(checkpoint, source=f"{path} (member {index})" if kind == "ensemble" else str(path))
         for index, checkpoint in enumerate(checkpoints)
     ]
-    hparams = tuple(dict(classifier.hparams) for classifier in classifiers)
+    hparams = tuple(dict(checkpoint.get("hyper_parameters") or {}) for checkpoint in checkpoints)
     names = {_class_names(h) for h in hparams}
     if len(names) != 1:
         raise CheckpointError(f"{path}: members disagree on the class names: {sorted(names)}")
     try:
-        module = SoftmaxAverage([classifier.net for classifier in classifiers], weights)
+        module = SoftmaxAverage(networks, weights)
     except ValueError as error:
         raise CheckpointError(f"{path}: {error}") from None
     return Predictor(

@@ -22,6 +22,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from fer_lightning.classes import CLASS_NAMES
 from fer_lightning.models.batch_mixing import mix_batch
 from fer_lightning.models.cnn import (
+    NET_KEYS,
     REPORT_CHANNELS,
     REPORT_DROPOUT_SCHEDULE,
     REPORT_HIDDEN,
@@ -29,8 +30,6 @@ from fer_lightning.models.cnn import (
     ReportCNN,
 )
 from fer_lightning.seeds import epoch_seed
-
-NET_KEYS = ("channels", "pool_after", "hidden", "dropout_schedule", "dropout", "negative_slope")
 
 
 def plain(value: Any) -> Any:

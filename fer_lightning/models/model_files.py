@@ -9,13 +9,17 @@ import pickle
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
+from fer_lightning.classes import CLASS_NAMES
 from fer_lightning.errors import CheckpointError
-from fer_lightning.models.classifier import ExpressionClassifier
+from fer_lightning.models.cnn import NET_KEYS, ReportCNN
 from fer_lightning.models.pretrained import is_pretrained, pretrained_file
+
+if TYPE_CHECKING:  # Lightning costs 2 s to import: inference builds the plain network instead
+    from fer_lightning.models.classifier import ExpressionClassifier
 
 PICKLE_PROTOCOL_MARK = b"\x80"  # the first byte of a pickle (protocol 2 or later): torch's legacy format
 
@@ -75,8 +79,28 @@ def is_model_checkpoint(data: dict[str, Any]) -> bool:
     return isinstance(marker, dict) and marker.get("kind") == "model" and "state_dict" in data
 
 
+def network_from_checkpoint(data: dict[str, Any], source: str = "checkpoint") -> ReportCNN:
+    """The plain network (no LightningModule) a model checkpoint describes, its weights loaded strictly:
+    what inference needs, without importing Lightning."""
+    if not is_model_checkpoint(data):
+        raise CheckpointError(f"{source}: not a model checkpoint of this project")
+    hparams = data.get("hyper_parameters") or {}
+    names = hparams.get("class_names") or CLASS_NAMES
+    state = {key.replace("net._orig_mod.", "net.").removeprefix("net."): value
+             for key, value in data["state_dict"].items() if key.startswith("net.")}
+    try:
+        net = ReportCNN(**{key: hparams[key] for key in NET_KEYS if key in hparams}, num_classes=len(names))
+        net.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError, ValueError) as error:
+        first = str(error).strip().splitlines()[0]
+        raise CheckpointError(f"{source}: weights do not fit the network it describes ({first[:200]})") from None
+    return net.eval()
+
+
 def classifier_from_checkpoint(data: dict[str, Any], source: str = "checkpoint") -> ExpressionClassifier:
-    """Rebuild the network from the stored hyperparameters and load its weights strictly."""
+    """Rebuild the LightningModule from the stored hyperparameters and load its weights strictly."""
+    from fer_lightning.models.classifier import ExpressionClassifier
+
     if not is_model_checkpoint(data):
         raise CheckpointError(f"{source}: not a model checkpoint of this project")
     hparams = dict(data.get("hyper_parameters") or {})

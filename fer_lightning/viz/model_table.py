@@ -198,8 +198,7 @@ def format_summary(rows: list[LayerRow]) -> str:
 def model_config_table(model_config: Any) -> str:
     """The table of the network a ``model`` config describes, after checking its values."""
     from fer_lightning.config.checks import check_model
-    from fer_lightning.models.classifier import NET_KEYS
-    from fer_lightning.models.cnn import ReportCNN
+    from fer_lightning.models.cnn import NET_KEYS, ReportCNN
 
     check_model(model_config)
     return format_summary(summarize(ReportCNN(**{key: model_config[key] for key in NET_KEYS})))
