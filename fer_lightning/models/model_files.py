@@ -86,11 +86,14 @@ def network_from_checkpoint(data: dict[str, Any], source: str = "checkpoint") ->
         raise CheckpointError(f"{source}: not a model checkpoint of this project")
     hparams = data.get("hyper_parameters") or {}
     names = hparams.get("class_names") or CLASS_NAMES
-    state = {key.replace("net._orig_mod.", "net.").removeprefix("net."): value
-             for key, value in data["state_dict"].items() if key.startswith("net.")}
+    # fp32 whatever the file stores (a shipped model keeps fp16).
+    state = {key.replace("net._orig_mod.", "net.").removeprefix("net."): value.float() if value.is_floating_point()
+             else value for key, value in data["state_dict"].items() if key.startswith("net.")}
     try:
-        net = ReportCNN(**{key: hparams[key] for key in NET_KEYS if key in hparams}, num_classes=len(names))
-        net.load_state_dict(state, strict=True)
+        # Built without memory or random initialisation, then given the stored tensors themselves.
+        with torch.device("meta"):
+            net = ReportCNN(**{key: hparams[key] for key in NET_KEYS if key in hparams}, num_classes=len(names))
+        net.load_state_dict(state, strict=True, assign=True)
     except (RuntimeError, TypeError, ValueError) as error:
         first = str(error).strip().splitlines()[0]
         raise CheckpointError(f"{source}: weights do not fit the network it describes ({first[:200]})") from None
