@@ -220,9 +220,6 @@ class FERDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._eval_loader("test")
 
-    def predict_dataloader(self) -> DataLoader:
-        return self._eval_loader("test")
-
     def describe(self) -> str:
         where = "synthetic faces" if self.source == "synthetic" else str(Path(self.path or "?"))
         sizes = ", ".join(f"{k}={len(v.images)}" for k, v in self.splits.items())

@@ -154,10 +154,6 @@ class ExpressionClassifier(pl.LightningModule):
     def test_step(self, batch, batch_idx):
         self._step(batch, "test")
 
-    def predict_step(self, batch, batch_idx):
-        images = batch[0] if isinstance(batch, (tuple, list)) else batch
-        return torch.softmax(self(images).float(), dim=1)
-
     def on_train_epoch_start(self) -> None:
         # Dropout draws depend on (seed, epoch) only, so a resumed epoch repeats exactly.
         torch.manual_seed(epoch_seed(self.hparams.seed, self.current_epoch) + 1)
