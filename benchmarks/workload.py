@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from fer_lightning.config.compose import bind_run, compose_config
 from fer_lightning.config.resolvers import register_resolvers
 from fer_lightning.data.datamodule import Split
-from fer_lightning.models.cnn import NET_KEYS, ReportCNN
+from fer_lightning.models.architectures import build_network
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 register_resolvers()
@@ -81,9 +81,8 @@ def compose_train_config(overrides: Sequence[str] = (), output_dir: Path | None 
     return bind_run(cfg, output_dir or Path(tempfile.mkdtemp(prefix="fer-bench-")), job_id="bench")
 
 
-def net_from_config(model_cfg: DictConfig) -> ReportCNN:
-    values = OmegaConf.to_container(model_cfg, resolve=True)
-    return ReportCNN(**{key: values[key] for key in NET_KEYS})
+def net_from_config(model_cfg: DictConfig) -> torch.nn.Module:
+    return build_network(OmegaConf.to_container(model_cfg, resolve=True))
 
 
 def flops_per_image(net: torch.nn.Module, train: bool, batch: int = 2) -> float:

@@ -61,7 +61,7 @@ def test_report_cnn_default_shapes_and_parameter_count():
     ]
     spatial = [row.output_shape[1] for row in rows if row.kind == "MaxPool2d"]
     assert spatial == [24, 12, 6, 3, 1]
-    assert rows[-1] == LayerRow("classifier.7", "Linear", (7,), 128 * 7 + 7)
+    assert rows[-1] == LayerRow("classifier.7", "Linear", (7,), 128 * 7 + 7, flops=2 * 128 * 7)
 
 
 REPORT_CNN_VARIANTS = [
@@ -170,7 +170,8 @@ def test_format_summary_lists_every_layer_and_the_total():
     rows = summarize(ReportCNN())
     text = format_summary(rows)
     lines = text.splitlines()
-    assert len(lines) == len(rows) + 4  # header, two rules, total
-    assert lines[-1] == "Total parameters: 4,100,455"
+    assert len(lines) == len(rows) + 5  # header, two rules, total parameters, total FLOPs
+    assert lines[-2] == "Total parameters: 4,100,455"
+    assert lines[-1].startswith("Forward FLOPs per face: 0.341 G")
     conv_line = next(line for line in lines if line.startswith("features.0 "))
     assert conv_line.split()[1:] == ["Conv2d", "16", "x", "48", "x", "48", "160"]

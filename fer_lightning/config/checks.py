@@ -13,12 +13,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from fer_lightning.classes import IMAGE_SIZE, NUM_CLASSES
 from fer_lightning.config.choices import (
+    ARCHITECTURES,
     DATA_FORMATS,
     DATA_SOURCES,
     DETECT_FACES,
     EVAL_SPLITS,
     EXPORT_FORMATS,
     EXPORT_SUFFIXES,
+    MAX_STAGES,
     MIXING_MODES,
     ON_BAD_ROWS,
     ONNX_OPSETS,
@@ -92,25 +94,26 @@ def check_positive_int(key: str, value: Any, minimum: int = 1) -> None:
 
 
 def check_model(model: DictConfig) -> None:
-    channels, hidden = list(model.channels), list(model.hidden)
+    architecture = _get(model, "architecture", "report_cnn")
+    if architecture not in ARCHITECTURES:
+        _fail("model.architecture", architecture, allowed(ARCHITECTURES))
+    channels = list(model.channels)
     if not channels:
         _fail("model.channels", channels, "at least one conv layer width, e.g. [16,32,64,128,256,512,512]")
     for i, width in enumerate(channels):
         check_positive_int(f"model.channels[{i}]", width)
-    for i, width in enumerate(hidden):
-        check_positive_int(f"model.hidden[{i}]", width)
-    pools = list(model.pool_after)
-    for i, layer in enumerate(pools):
-        if not isinstance(layer, int) or not 1 <= layer <= len(channels):
-            _fail(f"model.pool_after[{i}]", layer, f"a conv layer number in 1..{len(channels)}")
-    if IMAGE_SIZE >> len(set(pools)) < 1:
-        _fail("model.pool_after", pools, f"at most {IMAGE_SIZE.bit_length() - 1} max-pools for {IMAGE_SIZE}px input")
-    schedule = list(model.dropout_schedule)
-    if len(schedule) != len(channels) + len(hidden):
-        _fail("model.dropout_schedule", schedule,
-              f"{len(channels) + len(hidden)} rates (one per conv block, then one per hidden layer)")
-    for i, rate in enumerate(schedule):
-        check_rate(f"model.dropout_schedule[{i}]", rate)
+    if architecture == "report_cnn":
+        check_report_cnn(model, channels)
+    elif len(channels) > MAX_STAGES[architecture]:
+        _fail("model.channels", channels, f"at most {MAX_STAGES[architecture]} stages for {IMAGE_SIZE}px input")
+    if architecture == "resnet":
+        blocks = list(model.blocks)
+        if len(blocks) != len(channels):
+            _fail("model.blocks", blocks, f"{len(channels)} block counts (one per stage of model.channels)")
+        for i, count in enumerate(blocks):
+            check_positive_int(f"model.blocks[{i}]", count)
+    if architecture == "separable":
+        check_positive_int("model.stem", model.stem)
     if model.dropout is not None:
         check_rate("model.dropout", model.dropout)
     check_rate("model.label_smoothing", model.label_smoothing)
@@ -140,6 +143,24 @@ def check_model(model: DictConfig) -> None:
             _fail("model.optimizer.weight_decay", decay, "a number >= 0")
     if model.scheduler_interval not in SCHEDULER_INTERVALS:
         _fail("model.scheduler_interval", model.scheduler_interval, allowed(SCHEDULER_INTERVALS))
+
+
+def check_report_cnn(model: DictConfig, channels: list) -> None:
+    hidden = list(model.hidden)
+    for i, width in enumerate(hidden):
+        check_positive_int(f"model.hidden[{i}]", width)
+    pools = list(model.pool_after)
+    for i, layer in enumerate(pools):
+        if not isinstance(layer, int) or not 1 <= layer <= len(channels):
+            _fail(f"model.pool_after[{i}]", layer, f"a conv layer number in 1..{len(channels)}")
+    if IMAGE_SIZE >> len(set(pools)) < 1:
+        _fail("model.pool_after", pools, f"at most {IMAGE_SIZE.bit_length() - 1} max-pools for {IMAGE_SIZE}px input")
+    schedule = list(model.dropout_schedule)
+    if len(schedule) != len(channels) + len(hidden):
+        _fail("model.dropout_schedule", schedule,
+              f"{len(channels) + len(hidden)} rates (one per conv block, then one per hidden layer)")
+    for i, rate in enumerate(schedule):
+        check_rate(f"model.dropout_schedule[{i}]", rate)
 
 
 def check_data_source(data: DictConfig) -> None:

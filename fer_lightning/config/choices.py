@@ -6,6 +6,11 @@ DATA_FORMATS = ("auto", "kaggle_csv", "homework_csv", "image_folder")
 ON_BAD_ROWS = ("raise", "skip")
 SAMPLERS = (None, "none", "balanced")
 MIXING_MODES = ("mixup", "cutmix")
+# The networks of the model group (models/architectures.py maps each name to its class).
+ARCHITECTURES = ("report_cnn", "resnet", "separable")
+# Stages that still leave a map of at least 1x1 from a 48x48 face: resnet halves from the second
+# stage on (48 -> 24 -> 12 -> 6 -> 3 -> 2 -> 1), separable from the first.
+MAX_STAGES = {"resnet": 7, "separable": 6}
 SCHEDULER_INTERVALS = ("step", "epoch")
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true")
 # The seeds numpy (and so Lightning's seed_everything) accepts.

@@ -1,4 +1,5 @@
-"""LightningModule around ReportCNN: loss, metrics, optimizer and schedule from config.
+"""LightningModule around a network of models/architectures.py (the report's CNN by default): loss,
+metrics, optimizer and schedule from config.
 
 Every constructor argument is a plain number, string, list or dict, so ``save_hyperparameters``
 stores nothing that needs pickle: checkpoints load with ``torch.load(weights_only=True)``.
@@ -20,14 +21,13 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from torchmetrics.classification import MulticlassAccuracy
 
 from fer_lightning.classes import CLASS_NAMES
+from fer_lightning.models.architectures import DEFAULT_ARCHITECTURE, build_network
 from fer_lightning.models.batch_mixing import mix_batch
 from fer_lightning.models.cnn import (
-    NET_KEYS,
     REPORT_CHANNELS,
     REPORT_DROPOUT_SCHEDULE,
     REPORT_HIDDEN,
     REPORT_POOL_AFTER,
-    ReportCNN,
 )
 from fer_lightning.seeds import epoch_seed
 
@@ -49,12 +49,17 @@ def balanced_class_weights(class_counts: Sequence[int]) -> torch.Tensor:
 class ExpressionClassifier(pl.LightningModule):
     def __init__(
         self,
+        architecture: str = DEFAULT_ARCHITECTURE,
         channels: Sequence[int] = REPORT_CHANNELS,
         pool_after: Sequence[int] = REPORT_POOL_AFTER,
         hidden: Sequence[int] = REPORT_HIDDEN,
         dropout_schedule: Sequence[float] = REPORT_DROPOUT_SCHEDULE,
         dropout: float | None = None,
         negative_slope: float = 0.01,
+        # Only the residual and separable networks read these (models/architectures.py picks each
+        # network's own arguments).
+        blocks: Sequence[int] = (1, 1, 1, 1),
+        stem: int = 16,
         optimizer: dict | None = None,
         scheduler: dict | None = None,
         scheduler_interval: str = "epoch",
@@ -72,7 +77,7 @@ class ExpressionClassifier(pl.LightningModule):
         super().__init__()
         args = {k: plain(v) for k, v in locals().items() if k not in ("self", "__class__")}
         self.save_hyperparameters(args)
-        self.net = ReportCNN(**{k: args[k] for k in NET_KEYS}, num_classes=len(class_names))
+        self.net = build_network(args, num_classes=len(class_names))
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         # Filled in setup() when class_weights="balanced"; not persistent, so inference needs no data.

@@ -50,6 +50,8 @@ class ReportCNN(nn.Module):
     Input: ``(N, 1, 48, 48)`` floats in [0, 1]. Output: ``(N, num_classes)`` logits.
     """
 
+    ARGUMENTS = NET_KEYS
+
     def __init__(
         self,
         channels: Sequence[int] = REPORT_CHANNELS,

@@ -15,7 +15,7 @@ import torch
 
 from fer_lightning.classes import CLASS_NAMES
 from fer_lightning.errors import CheckpointError
-from fer_lightning.models.cnn import NET_KEYS, ReportCNN
+from fer_lightning.models.architectures import build_network
 from fer_lightning.models.pretrained import is_pretrained, pretrained_file
 
 if TYPE_CHECKING:  # Lightning costs 2 s to import: inference builds the plain network instead
@@ -79,7 +79,7 @@ def is_model_checkpoint(data: dict[str, Any]) -> bool:
     return isinstance(marker, dict) and marker.get("kind") == "model" and "state_dict" in data
 
 
-def network_from_checkpoint(data: dict[str, Any], source: str = "checkpoint") -> ReportCNN:
+def network_from_checkpoint(data: dict[str, Any], source: str = "checkpoint") -> torch.nn.Module:
     """The plain network (no LightningModule) a model checkpoint describes, its weights loaded strictly:
     what inference needs, without importing Lightning."""
     if not is_model_checkpoint(data):
@@ -92,7 +92,7 @@ def network_from_checkpoint(data: dict[str, Any], source: str = "checkpoint") ->
     try:
         # Built without memory or random initialisation, then given the stored tensors themselves.
         with torch.device("meta"):
-            net = ReportCNN(**{key: hparams[key] for key in NET_KEYS if key in hparams}, num_classes=len(names))
+            net = build_network(hparams, num_classes=len(names))
         net.load_state_dict(state, strict=True, assign=True)
     except (RuntimeError, TypeError, ValueError) as error:
         first = str(error).strip().splitlines()[0]

@@ -23,8 +23,8 @@ PRETRAINED_DIR = PACKAGE_DIR / "pretrained"
 REGISTRY_FILE = "models.json"
 PRETRAINED = "pretrained"
 # Only what rebuilds the network: training settings (optimizer, schedule, mixing) stay with the run.
-NETWORK_KEYS = ("channels", "pool_after", "hidden", "dropout_schedule", "dropout", "negative_slope",
-                "class_names")
+NETWORK_KEYS = ("architecture", "channels", "pool_after", "hidden", "dropout_schedule", "dropout",
+                "negative_slope", "blocks", "stem", "class_names")
 
 
 def is_pretrained(ckpt_path: Any) -> bool:

@@ -41,8 +41,9 @@ def hyperparameters(cfg: DictConfig) -> dict[str, Any]:
     """The flat, comparable values TensorBoard's HPARAMS tab shows for each run."""
     model, data = cfg.model, cfg.data
     values = {
+        "model/architecture": model.get("architecture", "report_cnn"),
         "model/channels": "-".join(str(c) for c in model.channels),
-        "model/dropout": model.dropout if model.dropout is not None else max(model.dropout_schedule),
+        "model/dropout": model.dropout if model.dropout is not None else max(model.get("dropout_schedule") or [0.0]),
         "model/label_smoothing": model.label_smoothing,
         "optimizer": str(model.optimizer._target_).rsplit(".", 1)[-1],
         "optimizer/lr": model.optimizer.lr,

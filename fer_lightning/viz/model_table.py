@@ -2,21 +2,23 @@
 
 Shapes come from the formulas in :mod:`fer_lightning.theory.conv_arithmetic`, so the table is a
 check on the shape arithmetic in docs/math.md rather than a record of one forward pass.
-Walk order: for a model with ``features`` and ``classifier`` sequences (the report's CNN), those two
-in that order; otherwise the leaf modules of an ``nn.Sequential`` tree in registration order, which is
-the order a Sequential applies them.
+Walk order: for a model with ``features`` and ``classifier`` sequences (every network of
+models/architectures.py), those two in that order; otherwise the leaf modules of an ``nn.Sequential``
+tree in registration order, which is the order a Sequential applies them. A residual sum
+(models/blocks.py) lists its body, then its shortcut, and both must give the same shape.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
 
 from fer_lightning.classes import IMAGE_SIZE
+from fer_lightning.models.blocks import Residual
 from fer_lightning.theory.conv_arithmetic import conv2d_output_shape, maxpool2d_output_shape
 
 Shape = tuple[int, ...]  # one sample's shape, without the batch axis
@@ -28,6 +30,7 @@ class LayerRow:
     kind: str  # class name, e.g. "Conv2d"
     output_shape: Shape
     params: int
+    flops: int = 0  # per face, forward
 
 
 # Layers that leave the shape unchanged. Dropout is an identity in shape in train and eval mode alike.
@@ -135,48 +138,63 @@ def output_shape(layer: nn.Module, shape: Shape) -> Shape:
     )
 
 
-def _leaves(module: nn.Module, prefix: str) -> Iterator[tuple[str, nn.Module]]:
+def _walk(module: nn.Module, prefix: str, shape: Shape, rows: list[LayerRow]) -> Shape:
+    """Append one row per leaf of ``module`` in the order it applies them; return the output shape."""
+    if isinstance(module, Residual):
+        # Both branches read the same input; the sum needs them to agree.
+        body = _walk(module.body, f"{prefix}.body", shape, rows)
+        shortcut = _walk(module.shortcut, f"{prefix}.shortcut", shape, rows)
+        if body != shortcut:
+            raise ValueError(f"{prefix}: the residual branches give {body} and {shortcut}, which cannot be added")
+        return body
+    if not isinstance(module, nn.Sequential) and not any(True for _ in module.children()):
+        name = prefix or type(module).__name__
+        try:
+            out = output_shape(module, shape)
+        except ValueError as error:
+            raise ValueError(f"{name}: {error}") from error
+        rows.append(LayerRow(name=name, kind=type(module).__name__, output_shape=out,
+                             params=sum(p.numel() for p in module.parameters()), flops=layer_flops(module, out)))
+        return out
+    if not isinstance(module, nn.Sequential):
+        # Only a Sequential's (or Residual's) forward is known to apply its children in order.
+        raise TypeError(
+            f"cannot walk {prefix or type(module).__name__} ({type(module).__name__}): only nn.Sequential "
+            "containers and residual sums are supported"
+        )
     for name, child in module.named_children():
-        path = f"{prefix}.{name}" if prefix else name
-        if not any(True for _ in child.children()):
-            yield path, child
-        elif isinstance(child, nn.Sequential):
-            yield from _leaves(child, path)
-        else:
-            # Only a Sequential's forward is known to apply its children in order.
-            raise TypeError(
-                f"cannot walk {path} ({type(child).__name__}): only nn.Sequential containers are supported"
-            )
+        shape = _walk(child, f"{prefix}.{name}" if prefix else name, shape, rows)
+    return shape
 
 
-def layers_in_order(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """(dotted name, leaf module) pairs in the order the model applies them."""
+def layer_flops(layer: nn.Module, out: Shape) -> int:
+    """Floating-point operations of one face through a conv or linear layer (2 per multiply-add);
+    normalisation, activations and pooling are left out, as FLOP counts usually do."""
+    if isinstance(layer, nn.Conv2d):
+        kh, kw = layer.kernel_size
+        return 2 * math.prod(out) * (layer.in_channels // layer.groups) * kh * kw
+    if isinstance(layer, nn.Linear):
+        return 2 * math.prod(out) * layer.in_features
+    return 0
+
+
+def summarize(model: nn.Module, input_shape: Shape = (1, IMAGE_SIZE, IMAGE_SIZE)) -> list[LayerRow]:
+    """One row per leaf layer: its output shape (without batch), parameter count and FLOPs."""
+    rows: list[LayerRow] = []
+    shape = tuple(input_shape)
     features, classifier = getattr(model, "features", None), getattr(model, "classifier", None)
-    two_stage = isinstance(features, nn.Sequential) and isinstance(classifier, nn.Sequential)
-    if two_stage and not isinstance(model, nn.Sequential):
-        return [*_leaves(features, "features"), *_leaves(classifier, "classifier")]
-    if not any(True for _ in model.children()):
-        return [(type(model).__name__, model)]
-    if not isinstance(model, nn.Sequential):
+    if isinstance(features, nn.Sequential) and isinstance(classifier, nn.Sequential) and not isinstance(
+        model, nn.Sequential
+    ):
+        _walk(classifier, "classifier", _walk(features, "features", shape, rows), rows)
+    elif not any(True for _ in model.children()) or isinstance(model, nn.Sequential):
+        _walk(model, "", shape, rows)
+    else:
         # A custom forward may apply its children in any order, or not at all.
         raise TypeError(
             f"cannot walk {type(model).__name__}: expected an nn.Sequential or a model with "
             "'features' and 'classifier' Sequentials"
         )
-    return list(_leaves(model, ""))
-
-
-def summarize(model: nn.Module, input_shape: Shape = (1, IMAGE_SIZE, IMAGE_SIZE)) -> list[LayerRow]:
-    """One row per leaf layer: its output shape (without batch) and its parameter count."""
-    rows: list[LayerRow] = []
-    shape = tuple(input_shape)
-    for name, layer in layers_in_order(model):
-        try:
-            shape = output_shape(layer, shape)
-        except ValueError as error:
-            raise ValueError(f"{name}: {error}") from error
-        params = sum(p.numel() for p in layer.parameters())
-        rows.append(LayerRow(name=name, kind=type(layer).__name__, output_shape=shape, params=params))
     return rows
 
 
@@ -192,13 +210,14 @@ def format_summary(rows: list[LayerRow]) -> str:
 
     rule = "-" * len(line(header))
     total = f"Total parameters: {sum(r.params for r in rows):,}"
-    return "\n".join([line(header), rule, *map(line, body), rule, total])
+    flops = f"Forward FLOPs per face: {sum(r.flops for r in rows) / 1e9:.3f} G (convolutions and linear layers)"
+    return "\n".join([line(header), rule, *map(line, body), rule, total, flops])
 
 
 def model_config_table(model_config: Any) -> str:
     """The table of the network a ``model`` config describes, after checking its values."""
     from fer_lightning.config.checks import check_model
-    from fer_lightning.models.cnn import NET_KEYS, ReportCNN
+    from fer_lightning.models.architectures import build_network
 
     check_model(model_config)
-    return format_summary(summarize(ReportCNN(**{key: model_config[key] for key in NET_KEYS})))
+    return format_summary(summarize(build_network(model_config)))
