@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from fer_lightning.cli.console import print_error
 from fer_lightning.errors import FerError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 T = TypeVar("T")
 # Keys whose values are file paths in the commands' configs.
@@ -59,7 +63,8 @@ def one_line(message: str) -> str:
 
 
 def run_entry(hydra_main: Callable[[], object]) -> None:
-    """Call ``hydra_main``; configuration errors exit with status 2 and one line on stderr.
+    """Call ``hydra_main`` (a ``@hydra.main`` function, or anything that composes a config); configuration
+    errors exit with status 2 and one line on stderr.
 
     HYDRA_FULL_ERROR=1, set by the user, keeps Hydra's own full report.
     """
@@ -80,3 +85,47 @@ def run_entry(hydra_main: Callable[[], object]) -> None:
         where = f"{error.filename}: " if error.filename else ""
         print_error(f"{where}{error.strerror or error}")
         sys.exit(2)
+
+
+def run_command(config_name: str, task: Callable[[DictConfig], T], usage: str, argv: Sequence[str] | None = None) -> T:
+    """A command that writes no run directory (evaluate, predict, export, report): ``conf/<config_name>``
+    composed once with the command line's overrides (Hydra's grammar and errors), then ``task(cfg)``.
+
+    ``@hydra.main`` would compose the config twice (once only to tell a run from a sweep), a tenth of
+    predict's answer time, and these commands have no sweep, log file or working directory to set up.
+    ``--help`` prints ``usage`` and the settings; ``--cfg job`` prints the composed settings.
+    Errors a user can fix end as one line and exit status 2.
+    """
+    import logging
+
+    args = quote_path_overrides(sys.argv[1:] if argv is None else argv)
+    show = None
+    if args and args[0] in ("-h", "--help"):
+        show, args = "help", args[1:]
+    elif args[:2] == ["--cfg", "job"] or args[:1] == ["--cfg=job"]:
+        show, args = "cfg", args[2:] if args[0] == "--cfg" else args[1:]
+    options = [arg for arg in args if arg.startswith("-")]
+    if options:
+        print_error(f"{options[0]}: not an option of this command (it takes key=value settings, --help, --cfg job)")
+        sys.exit(2)
+
+    def compose_and_run() -> T | None:
+        from omegaconf import OmegaConf, open_dict
+
+        from fer_lightning.config.compose import bind_run, compose_config
+
+        # As @hydra.main with hydra.run.dir=".": ${hydra:...} resolves, the working directory is the output.
+        cfg = bind_run(compose_config(args, config_name, with_hydra=True), Path.cwd(), job_id=config_name)
+        with open_dict(cfg):
+            del cfg["hydra"]
+        if show is not None:
+            settings = OmegaConf.to_yaml(cfg)
+            print(f"{usage}\n\nSettings (key=value to change):\n{settings}" if show == "help" else settings, end="")
+            return None
+        # What the library logs is what the user reads: plain lines on stderr, warnings and up always.
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr, force=True)
+        return run_task(task, cfg)
+
+    result: list[T | None] = []
+    run_entry(lambda: result.append(compose_and_run()))
+    return result[0] if result else None  # type: ignore[return-value]

@@ -1,29 +1,21 @@
-"""python -m fer_lightning.export ckpt_path=<checkpoint or ensemble> format=onnx|torchscript [output=<file>]"""
+"""python -m fer_lightning.export ckpt_path=<checkpoint or pretrained> format=onnx|torchscript [output=...]:
+a model file that runs without this project."""
 
 from __future__ import annotations
 
-import sys
-
-import hydra
 from omegaconf import DictConfig
 
-from fer_lightning.cli.entry import quote_path_overrides, run_entry, run_task
-from fer_lightning.config.paths import config_dir
-from fer_lightning.config.resolvers import register_resolvers
-
-register_resolvers()
+from fer_lightning.cli.entry import run_command
 
 
-@hydra.main(version_base="1.3", config_path=config_dir(), config_name="export")
-def hydra_main(cfg: DictConfig) -> None:
-    from fer_lightning.inference.export import export  # heavy imports after Hydra parsed the command line
+def export(cfg: DictConfig) -> None:
+    from fer_lightning.inference.export import export  # heavy imports after the command line is read
 
-    run_task(export, cfg)
+    export(cfg)
 
 
 def main() -> None:
-    sys.argv[1:] = quote_path_overrides(sys.argv[1:])
-    run_entry(hydra_main)
+    run_command("export", export, __doc__)
 
 
 if __name__ == "__main__":

@@ -1,29 +1,21 @@
-"""python -m fer_lightning.predict ckpt_path=<checkpoint or ensemble> input=<test CSV, image or folder> output=<file>"""
+"""python -m fer_lightning.predict input=<photo, folder or test CSV> [ckpt_path=...] [output=...]:
+the expression of every face, with the shipped model unless ckpt_path says otherwise."""
 
 from __future__ import annotations
 
-import sys
-
-import hydra
 from omegaconf import DictConfig
 
-from fer_lightning.cli.entry import quote_path_overrides, run_entry, run_task
-from fer_lightning.config.paths import config_dir
-from fer_lightning.config.resolvers import register_resolvers
-
-register_resolvers()
+from fer_lightning.cli.entry import run_command
 
 
-@hydra.main(version_base="1.3", config_path=config_dir(), config_name="predict")
-def hydra_main(cfg: DictConfig) -> None:
-    from fer_lightning.inference.prediction import predict  # heavy imports after Hydra parsed the command line
+def predict(cfg: DictConfig) -> None:
+    from fer_lightning.inference.prediction import predict  # heavy imports after the command line is read
 
-    run_task(predict, cfg)
+    predict(cfg)
 
 
 def main() -> None:
-    sys.argv[1:] = quote_path_overrides(sys.argv[1:])
-    run_entry(hydra_main)
+    run_command("predict", predict, __doc__)
 
 
 if __name__ == "__main__":

@@ -1,28 +1,20 @@
-"""python -m fer_lightning.report run_dir=PATH [key=value ...]: figures and tables of a finished run."""
+"""python -m fer_lightning.report run_dir=PATH [key=value ...]: figures and tables of a finished run
+(or run_dir=pretrained: the shipped model's) as an HTML page."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-import hydra
 from omegaconf import DictConfig
 
-from fer_lightning.cli.entry import quote_path_overrides, run_entry, run_task
-from fer_lightning.config.paths import config_dir
-from fer_lightning.config.resolvers import register_resolvers
+from fer_lightning.cli.entry import quote_path_overrides, run_command, run_task
 
-register_resolvers()
-
-
-@hydra.main(version_base="1.3", config_path=config_dir(), config_name="report")
-def hydra_main(cfg: DictConfig) -> None:
-    report(cfg)
+__all__ = ["main", "quote_path_overrides", "report"]
 
 
 def report(cfg: DictConfig) -> Path:
     """The command: write the report; errors a user can fix are one line and exit status 2."""
-    from fer_lightning.viz.run_report import build_report  # heavy imports after Hydra parsed the command line
+    from fer_lightning.viz.run_report import build_report  # heavy imports after the command line is read
 
     page = run_task(build_report, cfg)
     print(f"report: {page}")
@@ -30,8 +22,7 @@ def report(cfg: DictConfig) -> Path:
 
 
 def main() -> None:
-    sys.argv[1:] = quote_path_overrides(sys.argv[1:])
-    run_entry(hydra_main)
+    run_command("report", report, __doc__)
 
 
 if __name__ == "__main__":
