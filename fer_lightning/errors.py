@@ -15,3 +15,7 @@ class ConfigError(FerError):
 
 class CheckpointError(FerError):
     """A file is not a checkpoint (or ensemble) of this project, or cannot be loaded safely."""
+
+
+class WriteError(FerError):
+    """An output cannot be written (a full disk, no permission); the message names the file or folder."""

@@ -8,11 +8,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-from fer_lightning.errors import ConfigError
+from fer_lightning.errors import ConfigError, WriteError
 
 
 @contextmanager
-def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
+def atomic_write(path: str | Path, mode: str = "wb", **open_args: object) -> Iterator[IO]:
     """An open temporary file beside ``path``, renamed over it only when the block succeeds.
 
     A failed block (an exception, a full disk) leaves ``path`` as it was and removes the
@@ -21,11 +21,30 @@ def atomic_write(path: str | Path, mode: str = "wb") -> Iterator[IO]:
     path = Path(path)
     partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        with open(partial, mode) as handle:
+        with open(partial, mode, **open_args) as handle:
             yield handle
         os.replace(partial, path)
+    except OSError as error:
+        # A full disk's error names no file (it comes from write or close): name the one being written.
+        raise write_error(path, error) from None
     finally:
         partial.unlink(missing_ok=True)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """``path`` holds ``text`` (UTF-8) in full, or is left as it was."""
+    with atomic_write(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    with atomic_write(path) as handle:
+        handle.write(data)
+
+
+def write_error(path: str | Path, error: OSError) -> WriteError:
+    """``<path>: cannot write (No space left on device)``: one line naming what was being written."""
+    return WriteError(f"{path}: cannot write ({error.strerror or error})")
 
 
 def same_file(a: str | Path, b: str | Path) -> bool:
@@ -45,6 +64,7 @@ def check_output(
     *,
     kind: str,
     key: str = "output",
+    overwrite_flag: str = "overwrite=true",
 ) -> None:
     """Refuse, before any work, to write a command's ``output`` where it would destroy something.
 
@@ -68,4 +88,4 @@ def check_output(
     except (OSError, ValueError):
         own = False
     if not own:
-        raise ConfigError(f"{key}={output} exists and is not {kind}: pass overwrite=true to replace it")
+        raise ConfigError(f"{key}={output} exists and is not {kind}: pass {overwrite_flag} to replace it")

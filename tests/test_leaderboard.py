@@ -76,6 +76,25 @@ def test_command_prints_the_table_and_writes_json(sweep, tmp_path, capsys, monke
     assert len(document["runs"]) == 6
 
 
+def test_json_never_lands_on_a_run_or_another_file(sweep, tmp_path, capsys):
+    run = next(p for p in sweep.iterdir() if (p / "metrics.json").is_file())
+    metrics = (run / "metrics.json").read_bytes()
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"mine": true}')
+    for target, expected in ((run / "metrics.json", f"is inside the run directory {run}"),
+                             (notes, "exists and is not a leaderboard: pass --overwrite to replace it")):
+        with pytest.raises(SystemExit) as exit_info:
+            main([str(sweep), "--json", str(target)])
+        assert exit_info.value.code == 2
+        assert expected in capsys.readouterr().err
+    assert (run / "metrics.json").read_bytes() == metrics
+    assert json.loads(notes.read_text()) == {"mine": True}
+
+    main([str(sweep), "--json", str(notes), "--overwrite"])
+    assert json.loads(notes.read_text())["sweep_dir"] == str(sweep)
+    main([str(sweep), "--json", str(notes)])  # its own kind: replaced without asking
+
+
 def test_command_without_runs_is_one_line_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([str(tmp_path)])

@@ -5,6 +5,7 @@ show each face's label with its probability."""
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
 from pathlib import Path
@@ -14,12 +15,14 @@ import pytest
 
 import fer_lightning.data.faces as faces_module
 from fer_lightning.data.synthetic import generate_synthetic_faces
-from fer_lightning.errors import ConfigError
+from fer_lightning.errors import ConfigError, WriteError
 from fer_lightning.evaluate import main as evaluate_main
+from fer_lightning.files import atomic_write
 from fer_lightning.inference.checkpoint import load_predictor
 from fer_lightning.inference.evaluation import evaluate
 from fer_lightning.inference.export import export
 from fer_lightning.inference.prediction import predict
+from fer_lightning.predict import main as predict_main
 from tests.test_ensemble import saved_run_config, write_checkpoint, write_run
 from tests.test_evaluate_predict import (
     command_config,
@@ -213,3 +216,60 @@ def test_export_never_writes_over_the_checkpoint_or_a_file_it_did_not_write(tmp_
     # A TorchScript export never goes under an ONNX name, not even over an ONNX file export wrote.
     with pytest.raises(ConfigError, match="is a name for format=onnx, not format=torchscript"):
         export(command_config("export", f"ckpt_path={model}", "format=torchscript", f"output={notes}"))
+
+
+def full_disk(*args, **kwargs):
+    # What write() raises on a full disk: an OSError that names no file.
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_path):
+    path = tmp_path / "metrics.json"
+    path.write_text("old")
+    with pytest.raises(WriteError, match=f"^{path}: cannot write \\(No space left on device\\)$"):
+        with atomic_write(path, "w") as handle:
+            handle.write("new")
+            full_disk()
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no partial file left behind
+
+
+def test_predict_on_a_full_disk_is_one_line_naming_the_output(checkpoint, photos, tmp_path, monkeypatch, capsys):
+    output = tmp_path / "faces.csv"
+    monkeypatch.setattr("fer_lightning.files.os.replace", full_disk)
+    with pytest.raises(SystemExit) as exit_info:
+        run_hydra_entry(predict_main, monkeypatch, f"ckpt_path={checkpoint}", f"input={photos}", f"output={output}")
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"error: {output}: cannot write (No space left on device)"
+    assert not output.exists()
+
+
+@pytest.mark.slow
+def test_training_on_a_full_disk_stops_in_one_line_and_keeps_its_checkpoint(train_config, tmp_path, monkeypatch, capsys):
+    import lightning_fabric.plugins.io.torch_io as torch_io
+    import torch
+
+    from fer_lightning.cli.train import train_command
+
+    save = torch_io._atomic_save
+    saved_epochs = []
+
+    def disk_full_after_the_first_epoch(checkpoint, path):
+        if checkpoint["epoch"] >= 1:
+            full_disk()
+        saved_epochs.append(checkpoint["epoch"])
+        save(checkpoint, path)
+
+    monkeypatch.setattr(torch_io, "_atomic_save", disk_full_after_the_first_epoch)
+    with pytest.raises(SystemExit) as exit_info:
+        train_command(train_config("trainer.max_epochs=2"))
+    assert exit_info.value.code == 2
+    run = tmp_path / "run"
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert message == (f"error: {run}: cannot write (No space left on device); "
+                       "last.ckpt keeps the last finished epoch")
+    assert saved_epochs and set(saved_epochs) == {0}
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 0  # the epoch before the disk filled, whole
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["status"] == "failed" and "No space left on device" in metrics["error"]

@@ -47,6 +47,15 @@ def test_unwritable_output_directory_fails_before_training(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_a_setting_that_fails_only_when_used_is_one_line_without_hydras_report(tmp_path):
+    # The Trainer refuses the argument only when training builds it, inside the Hydra job.
+    result = run_cli("fer_lightning.train", *FAST, "+trainer.bogus=1", f"paths.log_dir={tmp_path}", timeout=120)
+    assert result.returncode == 2
+    errors = [line for line in (result.stdout + result.stderr).splitlines() if "rror" in line]
+    assert errors == [errors[-1]] and errors[-1].startswith("error: ") and "'bogus'" in errors[-1], errors
+    assert "Error executing job" not in result.stdout + result.stderr
+
+
 def test_nan_loss_stops_the_run_and_keeps_the_best_checkpoint(train_config, tmp_path, monkeypatch):
     train(train_config("trainer.max_epochs=1"))
     run = tmp_path / "run"

@@ -1,4 +1,4 @@
-"""python -m fer_lightning.leaderboard [SWEEP_DIR] [--json FILE]
+"""python -m fer_lightning.leaderboard [SWEEP_DIR] [--json FILE [--overwrite]]
 
 Every run of a sweep (a Hydra multirun directory), best validation accuracy first; failed and
 unfinished runs are listed too. Without SWEEP_DIR: the latest sweep under outputs/multiruns.
@@ -18,6 +18,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("sweep_dir", nargs="?", type=Path, metavar="SWEEP_DIR",
                         help="a multirun directory (default: the latest under outputs/multiruns)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the table as JSON")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --json file that is not a leaderboard")
     return parser.parse_args(argv)
 
 
@@ -26,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     from fer_lightning.runs.leaderboard import latest_sweep, leaderboard
 
     sweep_dir = args.sweep_dir or run_task(latest_sweep, Path(project_root()) / "outputs" / "multiruns")
-    run_task(leaderboard, sweep_dir, json_path=args.json)
+    run_task(leaderboard, sweep_dir, json_path=args.json, overwrite=args.overwrite)
 
 
 if __name__ == "__main__":

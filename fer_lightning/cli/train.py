@@ -10,7 +10,7 @@ import hydra
 from omegaconf import DictConfig
 
 from fer_lightning.cli.console import print_error
-from fer_lightning.cli.entry import quote_path_overrides, run_entry
+from fer_lightning.cli.entry import one_line, quote_path_overrides, run_entry
 from fer_lightning.config.paths import config_dir
 from fer_lightning.config.resolvers import register_resolvers
 from fer_lightning.errors import FerError
@@ -33,12 +33,17 @@ def train_command(cfg: DictConfig) -> float | None:
     from fer_lightning.runs.sweep_failures import failed_job_raises
     from fer_lightning.runs.training import train  # heavy imports after Hydra parsed the command line
 
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
         return train(cfg)
-    except (FerError, FloatingPointError) as error:
-        print_error(str(error))
+    # A setting that only fails when used (a Trainer argument that does not exist, say) is a user's
+    # mistake too: one line, before Hydra's "Error executing job" report can print.
+    except (FerError, FloatingPointError, HydraException, OmegaConfBaseException) as error:
+        print_error(one_line(str(error)))
         if not multirun:
             raise SystemExit(2) from None
         if failed_job_raises(hydra_cfg):

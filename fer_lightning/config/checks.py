@@ -252,8 +252,9 @@ def check_predict_config(cfg: DictConfig) -> None:
         raise ConfigError(f"output={cfg.output}: predictions are written as {' or '.join(PREDICT_OUTPUT_SUFFIXES)}")
     if cfg.detect_faces is not None:
         check_choice("detect_faces", cfg.detect_faces, DETECT_FACES)
-    if not _is_number(cfg.margin) or not math.isfinite(cfg.margin) or cfg.margin < 0:
-        _fail("margin", cfg.margin, "a number >= 0 (the border around each face, as a fraction of its size)")
+    # Beyond 1 the face fills less than a third of the 48x48 crop: nothing like the training faces.
+    if not _is_number(cfg.margin) or not math.isfinite(cfg.margin) or not 0 <= cfg.margin <= 1:
+        _fail("margin", cfg.margin, "a number from 0 to 1 (the border around each face, as a fraction of its size)")
     check_positive_int("min_face_size", cfg.min_face_size)
     check_bool("annotate", cfg.annotate)
     check_file_name("annotate_dir", _get(cfg, "annotate_dir"), required=False)

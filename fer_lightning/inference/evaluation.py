@@ -21,7 +21,7 @@ from fer_lightning.config.checks import check_evaluate_config
 from fer_lightning.config.choices import EVAL_SPLITS
 from fer_lightning.data.settings import datamodule_from_settings
 from fer_lightning.errors import ConfigError, FerError
-from fer_lightning.files import check_output
+from fer_lightning.files import check_output, write_text
 from fer_lightning.inference.test_time_augmentation import check_tta, tta_views
 from fer_lightning.models.pretrained import (
     is_pretrained,
@@ -275,7 +275,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         **classification_metrics(probabilities, data.labels, predictor.class_names),
     }
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(result, indent=2) + "\n")
+    write_text(output, json.dumps(result, indent=2) + "\n")
     show(result)
     log.info("wrote %s", output)
     return result

@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from fer_lightning.config.checks import check_predict_config
 from fer_lightning.config.choices import DETECT_FACES
 from fer_lightning.errors import ConfigError, DataFormatError
-from fer_lightning.files import check_output, same_file
+from fer_lightning.files import atomic_write, check_output, same_file, write_bytes, write_text
 from fer_lightning.inference.evaluation import checkpoint_file, predict_probabilities
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def predict_table(predictor: Predictor, source: Path, output: Path, batch_size: 
 
     rows = read_all_rows(source)
     probabilities = predict_probabilities(predictor.module, rows.images, batch_size, tta)
-    with output.open("w", newline="") as handle:
+    with atomic_write(output, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(SUBMISSION_HEADER)
         writer.writerows(zip(rows.ids.tolist(), probabilities.argmax(axis=1).tolist()))
@@ -100,9 +100,9 @@ def image_faces(paths: list[Path], root: Path, detect: bool | None, margin: floa
 
 def write_image_results(results: list[ImageResult], class_names: tuple[str, ...], output: Path) -> None:
     if output.suffix.lower() == ".json":
-        output.write_text(json.dumps([vars(r) for r in results], indent=2) + "\n")
+        write_text(output, json.dumps([vars(r) for r in results], indent=2) + "\n")
         return
-    with output.open("w", newline="") as handle:
+    with atomic_write(output, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow([*FACE_COLUMNS, *class_names, FACE_LAST_COLUMN])
         for result in results:
@@ -159,7 +159,7 @@ def write_image(path: Path, image: np.ndarray) -> None:
     ok, encoded = cv2.imencode(path.suffix or ".png", image)
     if not ok:
         raise DataFormatError(f"{path}: OpenCV cannot write this image type")
-    path.write_bytes(encoded.tobytes())
+    write_bytes(path, encoded.tobytes())
 
 
 # -------------------------------------------------------------------------------- safe output

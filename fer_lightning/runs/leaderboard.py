@@ -11,7 +11,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from fer_lightning.errors import FerError
+from fer_lightning.errors import ConfigError, FerError
+from fer_lightning.files import check_output, write_text
 from fer_lightning.runs.directory import LOCK_FILE, METRICS_FILE, process_alive
 
 # Statuses in the order the leaderboard lists them; accuracy orders runs within each.
@@ -190,14 +191,30 @@ def render_table(sweep_dir: Path, runs: list[RunRecord], common: list[str]):
     return table
 
 
-def leaderboard(sweep_dir: str | Path, json_path: str | Path | None = None, width: int | None = None) -> list[RunRecord]:
-    """Print the sweep's table (and write it as JSON); returns the runs, best first."""
+def is_leaderboard_json(path: Path) -> bool:
+    document = json.loads(path.read_text())
+    return isinstance(document, dict) and {"sweep_dir", "runs"} <= set(document)
+
+
+def leaderboard(sweep_dir: str | Path, json_path: str | Path | None = None, width: int | None = None,
+                overwrite: bool = False) -> list[RunRecord]:
+    """Print the sweep's table (and write it as JSON); returns the runs, best first.
+
+    The JSON never lands on a run's files (its metrics.json, a checkpoint): an existing file that is
+    not a leaderboard is replaced only with ``overwrite``, and nothing inside a run directory at all.
+    """
     from fer_lightning.terminal import console
 
     sweep_dir = Path(sweep_dir)
     runs, common = collect_runs(sweep_dir)
+    if json_path is not None:
+        inside = next((run.path for run in runs if Path(json_path).resolve().is_relative_to(run.path.resolve())), None)
+        if inside is not None:
+            raise ConfigError(f"--json {json_path} is inside the run directory {inside}; write it elsewhere")
+        check_output(json_path, [], is_leaderboard_json, overwrite, kind="a leaderboard", key="--json",
+                     overwrite_flag="--overwrite")
     console(width).print(render_table(sweep_dir, runs, common))
     if json_path is not None:
         document = {"sweep_dir": str(sweep_dir), "common_overrides": common, "runs": [r.to_json() for r in runs]}
-        Path(json_path).write_text(json.dumps(document, indent=2) + "\n")
+        write_text(json_path, json.dumps(document, indent=2) + "\n")
     return runs

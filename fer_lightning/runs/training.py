@@ -15,7 +15,7 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from fer_lightning.config.checks import check_train_config
 from fer_lightning.config.tree import print_config_tree
-from fer_lightning.errors import FerError
+from fer_lightning.errors import FerError, WriteError
 from fer_lightning.runs.directory import RunDirectory
 from fer_lightning.runs.fit_summary import FitSummary, fit_result
 from fer_lightning.runs.launch_checks import check_launch
@@ -124,13 +124,20 @@ def train(cfg: DictConfig) -> float | None:
         run.acquire_lock()
     try:
         return train_locked(cfg, run, hydra_cfg, leader)
-    except (FerError, FloatingPointError) as error:
+    except (FerError, FloatingPointError, OSError) as error:
+        if isinstance(error, OSError):
+            # A full disk or a lost permission, most often while saving a checkpoint: one line naming the
+            # file, or the run directory when the error names none (a failed write names no file).
+            error = WriteError(f"{error.filename or run.path}: cannot write ({error.strerror or error}); "
+                               "last.ckpt keeps the last finished epoch")
         # The run says why it stopped; the command line decides what the failure means (exit or go on).
         if leader:
             try:
                 run.write_metrics(status="failed", error=str(error))
             except OSError:
                 pass
+        if isinstance(error, WriteError):
+            raise error from None
         raise
     except Exception as error:
         if leader:

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fer_lightning.files import write_bytes, write_text
+
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 70rem; padding: 0 1rem; color: #222; }
 h1 { margin-bottom: 0.2rem; } h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2rem; margin-top: 2.5rem; }
@@ -101,7 +103,7 @@ def write_report(
     for section in sections:
         for part in section.parts:
             if isinstance(part, ReportFigure):
-                (directory / part.filename).write_bytes(part.png)
+                write_bytes(directory / part.filename, part.png)
     page = directory / "index.html"
-    page.write_text(render_page(title, subtitle, sections, embed), encoding="utf-8")
+    write_text(page, render_page(title, subtitle, sections, embed))
     return page
