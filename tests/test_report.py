@@ -113,6 +113,20 @@ def fake_run(path: Path, status: str | None, error: str | None = None) -> Path:
     return path
 
 
+def test_a_copied_run_reports_on_its_own_checkpoint(run_dir, tmp_path):
+    import shutil
+
+    from fer_lightning.viz.run_report import run_subject
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    # metrics.json still names the original's best.ckpt: the copy must not use it.
+    assert str(run_dir) in (copy / "metrics.json").read_text()
+    cfg = OmegaConf.create({"checkpoint": "best", "run_dir": str(copy), "output_dir": None})
+    subject = run_subject(open_finished_run(copy), cfg)
+    assert Path(subject.checkpoint) == copy / "checkpoints" / "best.ckpt"
+
+
 @pytest.mark.parametrize(
     ("status", "error", "expected"),
     [
