@@ -28,13 +28,12 @@ def train_command(cfg: DictConfig) -> float | None:
     """Train one run (a job of a sweep, or alone); a user's mistake is one line and exit status 2,
     and a failed job of a sweep lets the sweep go on."""
     from hydra.core.hydra_config import HydraConfig
+    from hydra.errors import HydraException
     from hydra.types import RunMode
+    from omegaconf.errors import OmegaConfBaseException
 
     from fer_lightning.runs.sweep_failures import failed_job_raises
     from fer_lightning.runs.training import train  # heavy imports after Hydra parsed the command line
-
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
 
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN

@@ -1,8 +1,9 @@
 """Predict expressions with a checkpoint or an ensemble file.
 
-Two kinds of input: a Kaggle or homework test CSV (48x48 pixel rows) gives a submission CSV
+Three kinds of input: a Kaggle or homework test CSV (48x48 pixel rows) gives a submission CSV
 ``id,label``; image files or a folder of photos go through face detection, and each face found
-gets its seven class probabilities and label (CSV or JSON, by the output's suffix).
+gets its seven class probabilities and label (CSV or JSON, by the output's suffix); a video gives
+the same per face of every n-th frame, with the frame's time (inference/video.py).
 """
 
 from __future__ import annotations
@@ -22,9 +23,11 @@ from fer_lightning.config.choices import DETECT_FACES
 from fer_lightning.errors import ConfigError, DataFormatError
 from fer_lightning.files import atomic_write, check_output, same_file, write_bytes, write_text
 from fer_lightning.inference.evaluation import checkpoint_file, predict_probabilities
+from fer_lightning.inference.video import VIDEO_COLUMNS, analyze_video, is_video, write_video_table
 
 if TYPE_CHECKING:
     from fer_lightning.inference.checkpoint import Predictor
+    from fer_lightning.inference.recognizer import Recognizer
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +73,10 @@ class ImageResult:
     note: str | None = None  # why there are no faces
 
 
-def image_faces(paths: list[Path], root: Path, detect: bool | None, margin: float, min_face_size: int):
+def image_faces(paths: list[Path], root: Path, recognizer: Recognizer):
     """Every face crop of every image (in order) and the results to fill in."""
-    from fer_lightning.data.faces import find_faces, load_cascade, read_color_image
+    from fer_lightning.data.faces import read_color_image
 
-    cascade = None
     results: list[ImageResult] = []
     crops: list[np.ndarray] = []
     for path in paths:
@@ -86,9 +88,7 @@ def image_faces(paths: list[Path], root: Path, detect: bool | None, margin: floa
             result.note = str(error)
             log.warning("%s", error)
             continue
-        if cascade is None and detect is not False:
-            cascade = load_cascade()
-        faces = find_faces(image, detect, cascade, margin, min_face_size)
+        faces = recognizer.find_faces(image)
         if not faces:
             result.note = NO_FACE
             log.warning("%s: no face found (listed without faces)", path)
@@ -118,6 +118,13 @@ def caption(face: dict[str, Any]) -> str:
     return f"{face['label']} {face['probabilities'][face['label']]:.2f}"
 
 
+def recognizer_for(predictor: Predictor, cfg: DictConfig) -> Recognizer:
+    from fer_lightning.inference.recognizer import Recognizer
+
+    return Recognizer(predictor, detect_faces=detect_option(cfg.detect_faces), margin=float(cfg.margin),
+                      min_face_size=int(cfg.min_face_size), tta=str(cfg.tta), batch_size=int(cfg.batch_size))
+
+
 def predict_images(predictor: Predictor, source: Path, output: Path, cfg: DictConfig) -> list[ImageResult]:
     from fer_lightning.data.faces import annotate, list_images, read_color_image
 
@@ -126,14 +133,14 @@ def predict_images(predictor: Predictor, source: Path, output: Path, cfg: DictCo
     folder = annotation_folder(cfg, output)
     if cfg.annotate:
         check_annotation_targets(folder, root, paths)
-    results, crops = image_faces(paths, root, detect_option(cfg.detect_faces), float(cfg.margin),
-                                 int(cfg.min_face_size))
+    recognizer = recognizer_for(predictor, cfg)
+    results, crops = image_faces(paths, root, recognizer)
     if all(r.note and r.note != NO_FACE for r in results):
         raise DataFormatError(f"{source}: none of its {len(paths)} image(s) could be read")
     names = predictor.class_names
     if crops:
-        probabilities = iter(predict_probabilities(predictor.module, np.stack(crops), int(cfg.batch_size),
-                                                   str(cfg.tta)))
+        # The API's own batched pass: the command and Recognizer.predict give the same numbers.
+        probabilities = iter(recognizer.predict_faces(np.stack(crops)))
         # Crops were collected image by image, face by face: the same order fills them back in.
         for result in results:
             for face in result.faces:
@@ -186,7 +193,7 @@ def is_prediction_output(path: Path) -> bool:
             header = next(csv.reader([handle.readline(1 << 16)]), [])
     except (OSError, ValueError):
         return False
-    return header == SUBMISSION_HEADER or (
+    return header == SUBMISSION_HEADER or header[:len(VIDEO_COLUMNS)] == VIDEO_COLUMNS or (
         header[:len(FACE_COLUMNS)] == FACE_COLUMNS and header[-1:] == [FACE_LAST_COLUMN])
 
 
@@ -202,6 +209,11 @@ def check_annotation_targets(folder: Path, root: Path, images: list[Path]) -> No
 def check_prediction_outputs(cfg: DictConfig, source: Path, output: Path) -> None:
     if is_table(source) and output.suffix.lower() != ".csv":
         raise ConfigError(f"output={output}: a test CSV gives a submission CSV, so the output must end in .csv")
+    if is_video(source) and output.suffix.lower() != ".csv":
+        raise ConfigError(f"output={output}: a video gives a per-frame table, so the output must end in .csv")
+    if cfg.annotate and is_video(source) and same_file(annotation_folder(cfg, output) / f"{source.stem}.mp4", source):
+        raise ConfigError(f"annotate_dir={annotation_folder(cfg, output)}: the annotated video would replace "
+                          f"{source}; choose another annotate_dir")
     check_output(output, [("the checkpoint it reads", checkpoint_file(cfg.ckpt_path)), ("its input", source)],
                  is_prediction_output, bool(cfg.get("overwrite", False)), kind="a predict result")
     if cfg.annotate and not is_table(source) and same_file(annotation_folder(cfg, output), image_root(source)):
@@ -222,6 +234,14 @@ def predict(cfg: DictConfig) -> Path:
     if is_table(source):
         count = predict_table(predictor, source, output, int(cfg.batch_size), tta)
         log.info("predicted %d rows of %s -> %s", count, source, output)
+    elif is_video(source):
+        annotated = annotation_folder(cfg, output) / f"{source.stem}.mp4" if cfg.annotate else None
+        frames = analyze_video(recognizer_for(predictor, cfg), source, int(cfg.every_n_frames), annotated)
+        write_video_table(frames, predictor.class_names, output)
+        faces = sum(len(f.faces) for f in frames)
+        log.info("found %d face(s) in %d frame(s) of %s -> %s", faces, len(frames), source, output)
+        if annotated is not None:
+            log.info("annotated video: %s", annotated)
     else:
         results = predict_images(predictor, source, output, cfg)
         faces = sum(len(r.faces) for r in results)

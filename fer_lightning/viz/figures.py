@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -279,3 +280,46 @@ def accuracy_over_time_figure(
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right")
     return figure
+
+
+def expression_timeline_figure(times: Sequence[float], probabilities: np.ndarray, class_names: Sequence[str],
+                               title: str = "") -> Figure:
+    """The seven probabilities of a video's face against time, one line per class.
+
+    ``times``: seconds of each analysed frame; ``probabilities``: (frames, classes), NaN where the
+    frame has no face (the lines break there rather than invent a value).
+    """
+    figure = new_figure(10.0, 3.6)
+    axes = figure.subplots()
+    for index, name in enumerate(class_names):
+        axes.plot(times, probabilities[:, index], label=name, linewidth=1.5)
+    axes.set_ylim(0.0, 1.0)
+    axes.set_xlabel("time (s)")
+    axes.set_ylabel("probability")
+    axes.set_title(title or "Expression over time")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    return figure
+
+
+def video_timeline(table: str | Path) -> tuple[list[float], np.ndarray, list[str]]:
+    """From predict's per-frame table of a video: each analysed frame's time and the probabilities of
+    its largest face (NaN for frames without one)."""
+    import csv
+
+    with open(table, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        names = header[header.index("label") + 1:]
+        frames: dict[int, tuple[float, float, list[float]]] = {}
+        for row in reader:
+            record = dict(zip(header, row))
+            frame, seconds = int(record["frame"]), float(record["time"])
+            if not record["label"]:
+                frames.setdefault(frame, (seconds, -1.0, [float("nan")] * len(names)))
+                continue
+            area = float(record["w"]) * float(record["h"])
+            if frame not in frames or area > frames[frame][1]:
+                frames[frame] = (seconds, area, [float(record[name]) for name in names])
+    ordered = [frames[f] for f in sorted(frames)]
+    return [t for t, _, _ in ordered], np.array([p for _, _, p in ordered], dtype=float).reshape(-1, len(names)), names

@@ -1,0 +1,243 @@
+"""The Python API: faces in, expressions out.
+
+    from fer_lightning import Recognizer
+    recognizer = Recognizer.pretrained()
+    for face in recognizer.predict("photo.jpg"):
+        print(face.box, face.label, face.probabilities[face.label])
+
+The ``predict`` command goes through the same object, so the API and the command give the same
+answer for the same photo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fer_lightning.config.choices import TTA_CHOICES
+from fer_lightning.errors import ConfigError, DataFormatError
+
+if TYPE_CHECKING:
+    from fer_lightning.data.faces import Face
+    from fer_lightning.inference.checkpoint import Predictor
+    from fer_lightning.inference.video import FrameFaces
+
+COLOR_ORDERS = ("bgr", "rgb")
+
+
+@dataclass(frozen=True)
+class FaceExpression:
+    """One face of an image: where it is and what the model sees in it."""
+
+    box: tuple[int, int, int, int]  # x, y, width, height in the image's pixels
+    label: str  # the most probable class
+    probabilities: dict[str, float]  # every class, summing to 1
+    crop: np.ndarray  # the (48, 48) uint8 gray face the model was given
+
+    @property
+    def score(self) -> float:
+        """The probability of ``label``."""
+        return self.probabilities[self.label]
+
+
+@dataclass(frozen=True)
+class FaceExplanation:
+    """A face and the pixels its predicted class depends on most."""
+
+    face: FaceExpression
+    attribution: np.ndarray  # (48, 48) float32, non-negative: how strongly each pixel of the crop counts
+    method: str
+
+
+class Recognizer:
+    """A trained model (or ensemble) with a face finder in front of it.
+
+    Build one with :meth:`pretrained` or :meth:`from_checkpoint`. Options:
+
+    - ``detect_faces``: ``None`` (default) finds faces in images larger than 64 px a side and takes
+      smaller ones as face crops; ``True`` always runs OpenCV's face detector; ``False`` uses each
+      whole image as one face.
+    - ``margin``: border around each detected face, as a fraction of its size (FER2013 crops show a
+      little forehead and chin), from 0 to 1.
+    - ``min_face_size``: the smallest face looked for, in pixels.
+    - ``tta``: ``none``, ``flip`` (average with the mirrored face) or ``ten_crop``.
+    """
+
+    def __init__(self, predictor: Predictor, *, detect_faces: bool | None = None, margin: float = 0.1,
+                 min_face_size: int = 30, tta: str = "none", batch_size: int = 256) -> None:
+        if detect_faces not in (None, True, False):
+            raise ConfigError(f"detect_faces={detect_faces!r}: None (auto), True or False")
+        if not 0 <= margin <= 1:
+            raise ConfigError(f"margin={margin!r}: a number from 0 to 1")
+        if tta not in TTA_CHOICES:
+            raise ConfigError(f"tta={tta!r}: one of {', '.join(TTA_CHOICES)}")
+        if int(min_face_size) < 1 or int(batch_size) < 1:
+            raise ConfigError("min_face_size and batch_size must be whole numbers >= 1")
+        self.predictor = predictor
+        self.detect_faces = detect_faces
+        self.margin = float(margin)
+        self.min_face_size = int(min_face_size)
+        self.tta = tta
+        self.batch_size = int(batch_size)
+        self._cascade = None
+
+    # ---------------------------------------------------------------------------- construction
+    @classmethod
+    def pretrained(cls, name: str | None = None, **options: Any) -> Recognizer:
+        """The model shipped with the package (its default one, or ``name``)."""
+        from fer_lightning.models.pretrained import PRETRAINED
+
+        return cls.from_checkpoint(PRETRAINED if name is None else f"{PRETRAINED}:{name}", **options)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, **options: Any) -> Recognizer:
+        """A model checkpoint (``best.ckpt``), an ensemble file (``ensemble.ckpt``) or
+        ``pretrained[:name]``. Loading is weights-only: a file never runs code."""
+        from fer_lightning.inference.checkpoint import load_predictor
+        from fer_lightning.inference.evaluation import checkpoint_file
+
+        return cls(load_predictor(checkpoint_file(path)), **options)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.predictor.class_names
+
+    # ------------------------------------------------------------------------------- faces
+    def find_faces(self, image: Any, color_order: str = "bgr") -> list[Face]:
+        """The faces of one image, each cut to a (48, 48) gray crop as the model saw in training.
+
+        ``image``: a file path, a PIL image, or a numpy array: (H, W) gray, (H, W, 3) colour in
+        ``color_order`` (``bgr`` as OpenCV reads, or ``rgb``), or (H, W, 4) with alpha; uint8, or
+        floats in [0, 1].
+        """
+        from fer_lightning.data.faces import find_faces, load_cascade
+
+        pixels = as_bgr_or_gray(image, color_order)
+        if self._cascade is None and self.detect_faces is not False:
+            self._cascade = load_cascade()
+        return find_faces(pixels, self.detect_faces, self._cascade, self.margin, self.min_face_size)
+
+    def predict_faces(self, faces: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        """Class probabilities ``(N, classes)`` of face crops: (N, 48, 48) uint8 gray, or a
+        sequence of gray images of any size (each resized to 48x48), in one batched pass."""
+        from fer_lightning.data.faces import resize_to_model
+        from fer_lightning.inference.evaluation import predict_probabilities
+
+        if isinstance(faces, np.ndarray) and faces.ndim == 2:
+            faces = faces[None]
+        crops = [resize_to_model(as_gray_uint8(face)) for face in faces]
+        if not crops:
+            return np.zeros((0, len(self.class_names)), dtype=np.float32)
+        return predict_probabilities(self.predictor.module, np.stack(crops), self.batch_size, self.tta)
+
+    def predict(self, image: Any, color_order: str = "bgr") -> list[FaceExpression]:
+        """Every face of one image (left to right) with its label and seven probabilities; an
+        empty list when no face is found. ``image`` as :meth:`find_faces` takes it."""
+        return self.predict_many([image], color_order)[0]
+
+    def predict_many(self, images: Iterable[Any], color_order: str = "bgr") -> list[list[FaceExpression]]:
+        """:meth:`predict` for several images, their faces classified in one batched pass."""
+        found = [self.find_faces(image, color_order) for image in images]
+        crops = [face.image for faces in found for face in faces]
+        rows = iter(self.predict_faces(np.stack(crops)) if crops else [])
+        return [[self._expression(face, next(rows)) for face in faces] for faces in found]
+
+    def explain(self, image: Any, method: str = "saliency", color_order: str = "bgr") -> list[FaceExplanation]:
+        """Each face of ``image`` with an attribution map of its predicted class over its 48x48 crop.
+
+        ``method``: ``saliency`` (gradient magnitude), ``integrated_gradients``, or ``gradcam``
+        (a single model only: an ensemble has no one layer to look at).
+        """
+        import torch
+
+        from fer_lightning.explain.attribution import attribute, check_method
+
+        check_method(method)
+        faces = self.predict(image, color_order)
+        if not faces:
+            return []
+        module = self.predictor.module
+        if self.predictor.kind == "model":
+            network = module.members[0]  # logits, as the training-time saliency maps explain
+        elif method == "gradcam":
+            raise ConfigError("method=gradcam explains one network; an ensemble takes saliency or integrated_gradients")
+        else:
+            network = module
+        crops = torch.from_numpy(np.stack([face.crop for face in faces])).float().div(255.0).unsqueeze(1)
+        targets = [self.class_names.index(face.label) for face in faces]
+        maps = attribute(network, crops, targets, method).numpy()
+        return [FaceExplanation(face, attribution, method) for face, attribution in zip(faces, maps)]
+
+    def analyze_video(self, path: str | Path, every_n_frames: int = 1,
+                      annotated: str | Path | None = None) -> list[FrameFaces]:
+        """The faces of every n-th frame of a video file, with each frame's time in seconds; with
+        ``annotated``, also write the video (MP4) with every face boxed and labelled."""
+        from fer_lightning.inference.video import analyze_video
+
+        return analyze_video(self, path, every_n_frames, annotated)
+
+    def _expression(self, face: Face, probabilities: np.ndarray) -> FaceExpression:
+        names = self.class_names
+        return FaceExpression(
+            box=tuple(int(v) for v in face.box),  # type: ignore[arg-type]
+            label=names[int(np.argmax(probabilities))],
+            probabilities={name: float(p) for name, p in zip(names, probabilities)},
+            crop=face.image,
+        )
+
+
+def as_gray_uint8(face: np.ndarray) -> np.ndarray:
+    """A face crop as (H, W) uint8 gray: colour crops are taken as BGR, floats as [0, 1]."""
+    array = np.asarray(face)
+    if array.ndim == 3:
+        array = as_bgr_or_gray(array, "bgr")
+        if array.ndim == 3:
+            import cv2
+
+            array = cv2.cvtColor(array, cv2.COLOR_BGR2GRAY)
+    if array.ndim != 2 or min(array.shape) < 1:
+        raise DataFormatError(f"a face crop must be a gray (H, W) image; got shape {np.asarray(face).shape}")
+    return to_uint8(array)
+
+
+def to_uint8(array: np.ndarray) -> np.ndarray:
+    if array.dtype == np.uint8:
+        return array
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise DataFormatError("the image holds NaN or infinite values")
+        return np.clip(np.rint(array * 255.0), 0, 255).astype(np.uint8)
+    if np.issubdtype(array.dtype, np.integer) or array.dtype == bool:
+        return np.clip(array, 0, 255).astype(np.uint8)
+    raise DataFormatError(f"an image must hold numbers; got {array.dtype}")
+
+
+def as_bgr_or_gray(image: Any, color_order: str = "bgr") -> np.ndarray:
+    """Any image the API takes -> (H, W) gray or (H, W, 3) BGR uint8, as OpenCV works."""
+
+    from fer_lightning.data.faces import read_color_image
+
+    if color_order not in COLOR_ORDERS:
+        raise ConfigError(f"color_order={color_order!r}: bgr or rgb")
+    if isinstance(image, (str, Path)):
+        return read_color_image(Path(image))
+    if hasattr(image, "convert") and hasattr(image, "mode"):  # a PIL image: its mode says its colours
+        image, color_order = np.asarray(image.convert("L" if image.mode in ("L", "I", "F", "1") else "RGB")), "rgb"
+    array = np.asarray(image)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)) or min(array.shape[:2]) < 1:
+        raise DataFormatError(f"an image must be (H, W), (H, W, 3) or (H, W, 4); got shape {array.shape}")
+    array = to_uint8(array)
+    if array.ndim == 2:
+        return array
+    if array.shape[2] == 4:
+        array = array[:, :, :3]
+    return np.ascontiguousarray(array[:, :, ::-1] if color_order == "rgb" else array)
+
+
+__all__ = ["FaceExplanation", "FaceExpression", "Recognizer"]

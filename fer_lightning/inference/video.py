@@ -1,0 +1,134 @@
+"""Expressions in a video, frame by frame: the Recognizer on every n-th frame, a per-frame table,
+and optionally a copy of the video with each face boxed and labelled."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from fer_lightning.errors import DataFormatError
+from fer_lightning.files import atomic_write
+
+if TYPE_CHECKING:
+    from fer_lightning.inference.recognizer import FaceExpression, Recognizer
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+# The per-frame table's columns around the class probabilities.
+VIDEO_COLUMNS = ["time", "frame", "face", "x", "y", "w", "h", "label"]
+
+
+def is_video(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS
+
+
+@dataclass(frozen=True)
+class FrameFaces:
+    frame: int  # 0-based index in the video
+    time: float  # seconds from the start
+    faces: list[FaceExpression]
+
+
+def read_frames(path: Path, every_n_frames: int = 1) -> Iterator[tuple[int, float, np.ndarray]]:
+    """(frame index, seconds, BGR frame) of every n-th frame, decoded by OpenCV (FFmpeg)."""
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise DataFormatError(f"{path}: OpenCV cannot open this video")
+    fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
+    try:
+        index = 0
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            if index % every_n_frames == 0:
+                yield index, (index / fps if fps > 0 else float(index)), frame
+            index += 1
+    finally:
+        capture.release()
+    if index == 0:
+        raise DataFormatError(f"{path}: no frame could be decoded")
+
+
+def analyze_video(recognizer: Recognizer, path: str | Path, every_n_frames: int = 1,
+                  annotated: str | Path | None = None) -> list[FrameFaces]:
+    """Every n-th frame's faces; with ``annotated``, also write the video with the faces drawn
+    (every frame is written; frames between two analysed ones keep the last boxes)."""
+    from fer_lightning.data.faces import annotate
+    from fer_lightning.inference.prediction import caption
+
+    path = Path(path)
+    if every_n_frames < 1:
+        raise DataFormatError(f"every_n_frames={every_n_frames}: a whole number >= 1")
+    results: list[FrameFaces] = []
+    writer = AnnotatedVideo(Path(annotated), path) if annotated is not None else None
+    finished = False
+    try:
+        for index, seconds, frame in read_frames(path, 1 if writer else every_n_frames):
+            if index % every_n_frames == 0:
+                results.append(FrameFaces(index, seconds, recognizer.predict(frame)))
+            if writer is not None:
+                faces = results[-1].faces
+                writer.write(annotate(frame, [f.box for f in faces],
+                                      [caption({"label": f.label, "probabilities": f.probabilities}) for f in faces]))
+        finished = True
+    finally:
+        if writer is not None:
+            writer.close(keep=finished)
+    return results
+
+
+class AnnotatedVideo:
+    """An MP4 (MPEG-4 part 2, which every OpenCV build writes) at the source's frame rate."""
+
+    def __init__(self, target: Path, source: Path) -> None:
+        import cv2
+
+        capture = cv2.VideoCapture(str(source))
+        self.fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+        capture.release()
+        self.target = target
+        self.partial = target.with_name(f".{target.stem}.partial{target.suffix}")
+        self.writer = None
+
+    def write(self, frame: np.ndarray) -> None:
+        import cv2
+
+        if self.writer is None:
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            height, width = frame.shape[:2]
+            self.writer = cv2.VideoWriter(str(self.partial), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
+            if not self.writer.isOpened():
+                raise DataFormatError(f"{self.target}: OpenCV cannot write an MP4 video here")
+        self.writer.write(frame)
+
+    def close(self, keep: bool) -> None:
+        if self.writer is not None:
+            self.writer.release()
+        # Whole or not at all, like every other output.
+        if keep and self.partial.exists():
+            self.partial.replace(self.target)
+        else:
+            self.partial.unlink(missing_ok=True)
+
+
+def write_video_table(frames: list[FrameFaces], class_names: tuple[str, ...], output: Path) -> None:
+    """One row per face per analysed frame (a frame without faces: one row with empty cells)."""
+    with atomic_write(output, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*VIDEO_COLUMNS, *class_names])
+        for frame in frames:
+            if not frame.faces:
+                writer.writerow([f"{frame.time:.3f}", frame.frame, *[""] * (len(VIDEO_COLUMNS) - 2 + len(class_names))])
+            for number, face in enumerate(frame.faces):
+                writer.writerow([f"{frame.time:.3f}", frame.frame, number, *face.box, face.label,
+                                 *[f"{face.probabilities[name]:.6f}" for name in class_names]])
