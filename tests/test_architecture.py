@@ -16,15 +16,16 @@ ALLOWED = {
     "theory": set(),
     "data": BASE | {"config"},
     "models": BASE | {"config"},
-    "explain": BASE,
+    "explain": BASE | {"config"},
     "runs": BASE | {"config", "data", "models"},
     "inference": BASE | {"config", "data", "models", "runs", "explain"},
     "viz": BASE | {"config", "data", "models", "explain", "theory", "runs", "inference"},
     "callbacks": BASE | {"data", "explain", "viz"},
-    "cli": BASE | {"config", "data", "models", "explain", "runs", "inference", "viz", "theory"},
+    "web": BASE | {"config", "data", "models", "inference", "viz"},
+    "cli": BASE | {"config", "data", "models", "explain", "runs", "inference", "viz", "theory", "web"},
 }
 ENTRY_POINTS = {"train", "evaluate", "predict", "export", "ensemble", "leaderboard", "report", "summary", "publish",
-                "curves"}
+                "curves", "demo"}
 
 
 def part_of(path: Path) -> str:

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from fer_lightning.classes import IMAGE_SIZE, NUM_CLASSES
 from fer_lightning.config.choices import (
     ARCHITECTURES,
+    ATTRIBUTION_METHODS,
     DATA_FORMATS,
     DATA_SOURCES,
     DETECT_FACES,
@@ -259,6 +260,24 @@ def check_predict_config(cfg: DictConfig) -> None:
     check_positive_int("every_n_frames", _get(cfg, "every_n_frames", 1))
     check_bool("annotate", cfg.annotate)
     check_file_name("annotate_dir", _get(cfg, "annotate_dir"), required=False)
+
+
+def check_demo_config(cfg: DictConfig) -> None:
+    """Raise ConfigError for the first impossible value of ``python -m fer_lightning.demo``."""
+    check_all_set(cfg)
+    check_file_name("ckpt_path", cfg.ckpt_path)
+    check_positive_int("port", cfg.port)
+    if cfg.port > 65535:
+        _fail("port", cfg.port, "a port number from 1 to 65535")
+    check_positive_int("max_file_mb", cfg.max_file_mb)
+    check_choice("method", cfg.method, ATTRIBUTION_METHODS)
+    check_choice("tta", cfg.tta, TTA_CHOICES)
+    if cfg.detect_faces is not None:
+        check_choice("detect_faces", cfg.detect_faces, DETECT_FACES)
+    if not _is_number(cfg.margin) or not math.isfinite(cfg.margin) or not 0 <= cfg.margin <= 1:
+        _fail("margin", cfg.margin, "a number from 0 to 1 (the border around each face, as a fraction of its size)")
+    check_positive_int("min_face_size", cfg.min_face_size)
+    check_bool("open_browser", cfg.open_browser)
 
 
 def check_export_config(cfg: DictConfig) -> None:

@@ -18,6 +18,8 @@ SEED_RANGE = (0, 2**32 - 1)
 
 # Inference commands (evaluate, predict, export).
 TTA_CHOICES = ("none", "flip", "ten_crop")
+# What an attribution map shows (explain/attribution.py computes each with Captum).
+ATTRIBUTION_METHODS = ("saliency", "integrated_gradients", "gradcam")
 # test: the held-out split; val: the split runs and test-time augmentation are chosen on.
 EVAL_SPLITS = ("test", "val")
 # detect_faces: null means auto.

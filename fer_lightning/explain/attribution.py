@@ -17,9 +17,10 @@ import torch
 from torch import nn
 
 from fer_lightning.classes import IMAGE_SIZE
+from fer_lightning.config.choices import ATTRIBUTION_METHODS
 from fer_lightning.errors import ConfigError
 
-METHODS: tuple[str, ...] = ("saliency", "integrated_gradients", "gradcam")
+METHODS: tuple[str, ...] = ATTRIBUTION_METHODS
 TARGETS: tuple[str, ...] = ("label", "predicted")
 # Grad-CAM's default layer is the last conv whose map is at least this wide: on the report network
 # the last conv's 3x3 map upsamples to a few blobs, conv 5's 12x12 map keeps eyes and mouth apart.

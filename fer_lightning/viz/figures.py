@@ -323,3 +323,28 @@ def video_timeline(table: str | Path) -> tuple[list[float], np.ndarray, list[str
                 frames[frame] = (seconds, area, [float(record[name]) for name in names])
     ordered = [frames[f] for f in sorted(frames)]
     return [t for t, _, _ in ordered], np.array([p for _, _, p in ordered], dtype=float).reshape(-1, len(names)), names
+
+
+def face_panels_figure(crops: Sequence[np.ndarray], attributions: Sequence[np.ndarray],
+                       probabilities: Sequence[Mapping[str, float]], method: str) -> Figure:
+    """One row per face: its 48x48 crop under the attribution map, and its probabilities as bars
+    (the predicted class highlighted)."""
+    rows = max(1, len(crops))
+    figure = new_figure(7.5, 2.4 * rows)
+    grid = figure.subplots(rows, 2, squeeze=False, gridspec_kw={"width_ratios": [1, 2.2]})
+    for number, (crop, heat, probs, (image_axes, bar_axes)) in enumerate(
+        zip(crops, attributions, probabilities, grid), start=1
+    ):
+        image_axes.imshow(overlay(np.asarray(crop, dtype=np.float64) / 255.0, heat))
+        image_axes.set_title(f"face {number}: {method}", fontsize="small")
+        image_axes.axis("off")
+        names, values = list(probs), [probs[name] for name in probs]
+        best = int(np.argmax(values))
+        colors = ["tab:orange" if i == best else "tab:blue" for i in range(len(values))]
+        bar_axes.barh(names, values, color=colors)
+        bar_axes.invert_yaxis()
+        bar_axes.set_xlim(0.0, 1.0)
+        for i, value in enumerate(values):
+            bar_axes.text(min(value + 0.02, 0.85), i, f"{value:.0%}", va="center", fontsize="small")
+        bar_axes.set_xlabel("probability")
+    return figure

@@ -1,0 +1,45 @@
+"""python -m fer_lightning.demo [ckpt_path=...] [port=7860]: the web demo on a local page."""
+
+from __future__ import annotations
+
+import os
+
+from omegaconf import DictConfig
+
+from fer_lightning.cli.entry import run_command
+
+
+def demo(cfg: DictConfig) -> None:
+    from fer_lightning.config.checks import check_demo_config
+    from fer_lightning.inference.prediction import detect_option
+
+    check_demo_config(cfg)
+    # The page is local: no usage reports, no update checks (a closed network would only wait on them).
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    try:
+        import gradio  # noqa: F401
+    except ImportError:
+        from fer_lightning.errors import ConfigError
+
+        raise ConfigError('the demo needs Gradio: pip install -e ".[demo]" (or pip install gradio)') from None
+    import logging
+
+    from fer_lightning.web.page import Recognizers, build_page
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the page's own requests are not news
+
+    recognizers = Recognizers(detect_faces=detect_option(cfg.detect_faces), margin=float(cfg.margin),
+                              min_face_size=int(cfg.min_face_size), tta=str(cfg.tta))
+    recognizers.get(str(cfg.ckpt_path))  # a wrong checkpoint stops here, in one line, not on the page
+    page = build_page(str(cfg.ckpt_path), recognizers, str(cfg.method))
+    print(f"demo: http://{cfg.host}:{cfg.port}  (Ctrl-C stops it)", flush=True)
+    page.launch(server_name=str(cfg.host), server_port=int(cfg.port), max_file_size=f"{int(cfg.max_file_mb)}mb",
+                inbrowser=bool(cfg.open_browser), show_error=False, quiet=True)
+
+
+def main() -> None:
+    run_command("demo", demo, __doc__)
+
+
+if __name__ == "__main__":
+    main()

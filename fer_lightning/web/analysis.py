@@ -1,0 +1,60 @@
+"""What the demo page shows for one photo, computed without any web library: the photo with each
+face boxed and labelled, the main face's probabilities, a panel per face (its crop under the saliency
+map, and its seven probabilities as bars), and a message when there is nothing to show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fer_lightning.errors import FerError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from fer_lightning.inference.recognizer import Recognizer
+
+# Larger photos are shrunk before detection: a phone picture of 4000 px gains nothing but seconds.
+MAX_SIDE = 1600
+
+
+@dataclass
+class PhotoAnalysis:
+    annotated: np.ndarray | None  # RGB, faces boxed and labelled
+    main_face: dict[str, float]  # class -> probability of the largest face ({} without faces)
+    panels: Figure | None  # a panel per face: crop with saliency, probabilities as bars
+    message: str  # what the page says above the results
+
+
+def analyze_photo(recognizer: Recognizer, image: Any, method: str = "saliency") -> PhotoAnalysis:
+    """The page's answer for one RGB photo (a numpy array as the page's image component gives it)."""
+    import cv2
+
+    from fer_lightning.data.faces import annotate
+    from fer_lightning.viz.figures import face_panels_figure
+
+    if image is None:
+        return PhotoAnalysis(None, {}, None, "Upload a photo or take one with the webcam.")
+    try:
+        rgb = np.asarray(image)
+        scale = MAX_SIDE / max(rgb.shape[:2]) if rgb.ndim >= 2 and max(rgb.shape[:2]) > MAX_SIDE else 1.0
+        if scale < 1.0:
+            rgb = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        explained = recognizer.explain(rgb, method=method, color_order="rgb")
+    except FerError as error:
+        return PhotoAnalysis(None, {}, None, f"**Cannot read this image:** {error}")
+    bgr = rgb[:, :, ::-1] if rgb.ndim == 3 else rgb
+    if not explained:
+        return PhotoAnalysis(rgb, {}, None, "**No face found.** Try a photo where the face is frontal, "
+                             "well lit and at least 30 pixels wide.")
+    faces = [e.face for e in explained]
+    drawn = annotate(np.ascontiguousarray(bgr)[..., :3] if bgr.ndim == 3 else bgr, [f.box for f in faces],
+                     [f"{n + 1}: {f.label} {f.score:.2f}" for n, f in enumerate(faces)])
+    largest = max(faces, key=lambda f: f.box[2] * f.box[3])
+    panels = face_panels_figure([f.crop for f in faces], [e.attribution for e in explained],
+                                [f.probabilities for f in faces], method)
+    count = f"{len(faces)} face{'s' if len(faces) > 1 else ''}"
+    return PhotoAnalysis(drawn[:, :, ::-1], largest.probabilities, panels,
+                         f"{count} found; the largest looks **{largest.label}** ({largest.score:.0%}).")
