@@ -37,6 +37,10 @@ def test_quick_benchmark_writes_and_prints_every_figure(tmp_path, capsys):
     assert positive(training["ratio_project_over_plain"])
     assert all(positive(rate) for side in ("project", "plain") for rate in training["rates"][side])
 
+    detectors = {row["detector"]: row for row in figures["face_detectors"]["rows"]}
+    assert set(detectors) == {"haar", "hog", "cnn"}
+    assert all(0.0 <= row["detection_rate"] <= 1.0 and positive(row["ms_per_image"]) for row in detectors.values())
+
     loaders = {(row["preset"], row["workers"]) for row in figures["data_loading"]["rows"]
                if row["where"] == "loader alone"}
     assert {preset for preset, _ in loaders} == {"none", "light", "strong"}

@@ -319,5 +319,5 @@ def test_detection_reports_a_missing_cascade_clearly(monkeypatch, tmp_path):
     with pytest.raises(FerError, match="OpenCV 5"):
         load_cascade()
     with pytest.raises(FerError, match="haarcascade_frontalface_default.xml"):
-        find_faces(astronaut_bgr(), detect=True)
+        find_faces(astronaut_bgr(), detect=True)  # the default detector is the cascade
     assert len(find_faces(astronaut_bgr(), detect=False)) == 1  # no detector needed

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from fer_lightning import Recognizer
-from fer_lightning.errors import ConfigError, DataFormatError
+from fer_lightning.errors import ConfigError, DataFormatError, FerError
 from fer_lightning.predict import main as predict_main
 from tests.test_evaluate_predict import astronaut_bgr, run_hydra_entry
 from tests.test_output_safety import checkpoint, run  # noqa: F401  (module fixtures: an untrained model)
@@ -141,3 +141,24 @@ def test_the_api_reads_videos_too(recognizer, tmp_path):
     not_a_video.write_bytes(b"\x00" * 100)
     with pytest.raises(DataFormatError, match="broken.mp4"):
         recognizer.analyze_video(not_a_video)
+
+
+@pytest.mark.parametrize("detector", ["hog", "cnn"])
+def test_every_face_detector_finds_the_astronaut_and_nothing_in_a_wall(checkpoint, detector):  # noqa: F811
+    faces = Recognizer.from_checkpoint(checkpoint, face_detector=detector).predict(astronaut_bgr())
+    (face,) = faces
+    x, y, w, h = face.box
+    assert x < 222 < x + w and y < 118 < y + h  # the centre of her face (scikit-image's 512x512 picture)
+    wall = np.full((300, 300, 3), 90, np.uint8)
+    assert Recognizer.from_checkpoint(checkpoint, face_detector=detector).predict(wall) == []
+    with pytest.raises(ConfigError, match="face_detector"):
+        Recognizer.from_checkpoint(checkpoint, face_detector="retina")
+
+
+def test_a_detector_that_is_not_installed_says_how_to_install_it(monkeypatch):
+    from fer_lightning.data.faces import face_detector
+
+    monkeypatch.setitem(sys.modules, "dlib", None)  # as if dlib were not installed
+    for name in ("hog", "cnn"):
+        with pytest.raises(FerError, match=r'face_detector=.* needs dlib: pip install -e "\.\[faces\]"'):
+            face_detector(name)

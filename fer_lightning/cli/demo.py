@@ -28,7 +28,8 @@ def demo(cfg: DictConfig) -> None:
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the page's own requests are not news
 
-    recognizers = Recognizers(detect_faces=detect_option(cfg.detect_faces), margin=float(cfg.margin),
+    recognizers = Recognizers(detect_faces=detect_option(cfg.detect_faces), face_detector=str(cfg.face_detector),
+                              margin=float(cfg.margin),
                               min_face_size=int(cfg.min_face_size), tta=str(cfg.tta))
     recognizers.get(str(cfg.ckpt_path))  # a wrong checkpoint stops here, in one line, not on the page
     page = build_page(str(cfg.ckpt_path), recognizers, str(cfg.method))

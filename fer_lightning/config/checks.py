@@ -18,6 +18,7 @@ from fer_lightning.config.choices import (
     DATA_FORMATS,
     DATA_SOURCES,
     DETECT_FACES,
+    FACE_DETECTORS,
     EVAL_SPLITS,
     EXPORT_FORMATS,
     EXPORT_SUFFIXES,
@@ -257,6 +258,7 @@ def check_predict_config(cfg: DictConfig) -> None:
     if not _is_number(cfg.margin) or not math.isfinite(cfg.margin) or not 0 <= cfg.margin <= 1:
         _fail("margin", cfg.margin, "a number from 0 to 1 (the border around each face, as a fraction of its size)")
     check_positive_int("min_face_size", cfg.min_face_size)
+    check_choice("face_detector", _get(cfg, "face_detector", "haar"), FACE_DETECTORS)
     check_positive_int("every_n_frames", _get(cfg, "every_n_frames", 1))
     check_bool("annotate", cfg.annotate)
     check_file_name("annotate_dir", _get(cfg, "annotate_dir"), required=False)
@@ -277,6 +279,7 @@ def check_demo_config(cfg: DictConfig) -> None:
     if not _is_number(cfg.margin) or not math.isfinite(cfg.margin) or not 0 <= cfg.margin <= 1:
         _fail("margin", cfg.margin, "a number from 0 to 1 (the border around each face, as a fraction of its size)")
     check_positive_int("min_face_size", cfg.min_face_size)
+    check_choice("face_detector", cfg.face_detector, FACE_DETECTORS)
     check_bool("open_browser", cfg.open_browser)
 
 

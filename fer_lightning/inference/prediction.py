@@ -121,7 +121,8 @@ def caption(face: dict[str, Any]) -> str:
 def recognizer_for(predictor: Predictor, cfg: DictConfig) -> Recognizer:
     from fer_lightning.inference.recognizer import Recognizer
 
-    return Recognizer(predictor, detect_faces=detect_option(cfg.detect_faces), margin=float(cfg.margin),
+    return Recognizer(predictor, detect_faces=detect_option(cfg.detect_faces),
+                      face_detector=str(cfg.get("face_detector", "haar")), margin=float(cfg.margin),
                       min_face_size=int(cfg.min_face_size), tta=str(cfg.tta), batch_size=int(cfg.batch_size))
 
 

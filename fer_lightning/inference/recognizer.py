@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fer_lightning.config.choices import TTA_CHOICES
+from fer_lightning.config.choices import FACE_DETECTORS, TTA_CHOICES
 from fer_lightning.errors import ConfigError, DataFormatError
 
 if TYPE_CHECKING:
@@ -61,29 +61,35 @@ class Recognizer:
     - ``detect_faces``: ``None`` (default) finds faces in images larger than 64 px a side and takes
       smaller ones as face crops; ``True`` always runs OpenCV's face detector; ``False`` uses each
       whole image as one face.
+    - ``face_detector``: ``haar`` (OpenCV's cascade, the default, fast), ``hog`` (dlib's HOG
+      detector) or ``cnn`` (dlib's CNN: the most faces, the fewest false alarms, about a second a
+      photo); ``hog`` and ``cnn`` need the ``faces`` extra.
     - ``margin``: border around each detected face, as a fraction of its size (FER2013 crops show a
       little forehead and chin), from 0 to 1.
     - ``min_face_size``: the smallest face looked for, in pixels.
     - ``tta``: ``none``, ``flip`` (average with the mirrored face) or ``ten_crop``.
     """
 
-    def __init__(self, predictor: Predictor, *, detect_faces: bool | None = None, margin: float = 0.1,
-                 min_face_size: int = 30, tta: str = "none", batch_size: int = 256) -> None:
+    def __init__(self, predictor: Predictor, *, detect_faces: bool | None = None, face_detector: str = "haar",
+                 margin: float = 0.1, min_face_size: int = 30, tta: str = "none", batch_size: int = 256) -> None:
         if detect_faces not in (None, True, False):
             raise ConfigError(f"detect_faces={detect_faces!r}: None (auto), True or False")
         if not 0 <= margin <= 1:
             raise ConfigError(f"margin={margin!r}: a number from 0 to 1")
+        if face_detector not in FACE_DETECTORS:
+            raise ConfigError(f"face_detector={face_detector!r}: one of {', '.join(FACE_DETECTORS)}")
         if tta not in TTA_CHOICES:
             raise ConfigError(f"tta={tta!r}: one of {', '.join(TTA_CHOICES)}")
         if int(min_face_size) < 1 or int(batch_size) < 1:
             raise ConfigError("min_face_size and batch_size must be whole numbers >= 1")
         self.predictor = predictor
         self.detect_faces = detect_faces
+        self.face_detector = face_detector
         self.margin = float(margin)
         self.min_face_size = int(min_face_size)
         self.tta = tta
         self.batch_size = int(batch_size)
-        self._cascade = None
+        self._detector = None  # built on first use: a folder of face crops needs none
 
     # ---------------------------------------------------------------------------- construction
     @classmethod
@@ -114,12 +120,13 @@ class Recognizer:
         ``color_order`` (``bgr`` as OpenCV reads, or ``rgb``), or (H, W, 4) with alpha; uint8, or
         floats in [0, 1].
         """
-        from fer_lightning.data.faces import find_faces, load_cascade
+        from fer_lightning.data.faces import face_detector, find_faces, is_face_crop, to_gray
 
         pixels = as_bgr_or_gray(image, color_order)
-        if self._cascade is None and self.detect_faces is not False:
-            self._cascade = load_cascade()
-        return find_faces(pixels, self.detect_faces, self._cascade, self.margin, self.min_face_size)
+        if self._detector is None and self.detect_faces is not False and (
+                self.detect_faces or not is_face_crop(to_gray(pixels))):
+            self._detector = face_detector(self.face_detector, self.min_face_size)
+        return find_faces(pixels, self.detect_faces, self._detector, self.margin, self.min_face_size)
 
     def predict_faces(self, faces: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """Class probabilities ``(N, classes)`` of face crops: (N, 48, 48) uint8 gray, or a
