@@ -115,3 +115,18 @@ def test_bad_config_stops_with_one_line(override, expected, tmp_path):
     assert expected in lines[0]
     assert "Traceback" not in result.stderr + result.stdout
     assert not list(tmp_path.rglob("*.ckpt"))
+
+
+def test_ema_checkpoints_carry_the_averaged_weights_that_inference_uses(train_config, tmp_path):
+    from fer_lightning.models.model_files import network_from_checkpoint
+
+    train(train_config("callbacks=ema", "callbacks.weight_averaging.update_starting_at_step=0",
+                       "trainer.max_epochs=2"))
+    checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "best.ckpt", weights_only=True)
+    averaged, live = checkpoint["state_dict"], checkpoint["current_model_state"]
+    key = next(k for k in averaged if k.endswith("weight") and k.startswith("net."))
+    assert not torch.equal(averaged[key], live[key])  # two different sets of weights were kept
+    net = network_from_checkpoint(checkpoint)
+    assert torch.equal(net.state_dict()[key.removeprefix("net.")], averaged[key].float())
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["status"] == "completed"
