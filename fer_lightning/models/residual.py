@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from torch import nn
 
 from fer_lightning.classes import NUM_CLASSES
-from fer_lightning.models.blocks import Residual
+from fer_lightning.models.blocks import FeaturesThenHead, Residual, pooled_head
 
 
 def basic_block(in_channels: int, out_channels: int, stride: int) -> nn.Sequential:
@@ -34,7 +33,7 @@ def basic_block(in_channels: int, out_channels: int, stride: int) -> nn.Sequenti
     return nn.Sequential(Residual(body, shortcut), nn.ReLU(inplace=True))
 
 
-class ResidualCNN(nn.Module):
+class ResidualCNN(FeaturesThenHead):
     """Stem conv, then one stage per entry of ``channels`` (each but the first halves the map),
     global average pooling, dropout and one linear layer.
 
@@ -68,19 +67,4 @@ class ResidualCNN(nn.Module):
                 layers.append(basic_block(previous, width, stride))
                 previous = width
         self.features = nn.Sequential(*layers)
-        head: list[nn.Module] = [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-        if dropout:
-            head.append(nn.Dropout(float(dropout)))
-        head.append(nn.Linear(previous, num_classes))
-        self.classifier = nn.Sequential(*head)
-
-    def conv_layers(self) -> list[nn.Conv2d]:
-        """The 3x3 convolutions in forward order (the 1x1 shortcuts are not feature detectors)."""
-        return [m for m in self.features.modules() if isinstance(m, nn.Conv2d) and m.kernel_size != (1, 1)]
-
-    @property
-    def last_conv(self) -> nn.Conv2d:
-        return self.conv_layers()[-1]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+        self.classifier = pooled_head(previous, dropout, num_classes)

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from torch import nn
 
 from fer_lightning.classes import NUM_CLASSES
-from fer_lightning.models.blocks import Residual
+from fer_lightning.models.blocks import FeaturesThenHead, Residual, pooled_head
 
 
 def separable_conv(in_channels: int, out_channels: int) -> list[nn.Module]:
@@ -35,7 +34,7 @@ def separable_module(in_channels: int, out_channels: int) -> Residual:
     return Residual(body, shortcut)
 
 
-class SeparableCNN(nn.Module):
+class SeparableCNN(FeaturesThenHead):
     """Two plain 3x3 stem convs, one separable module per entry of ``channels``, then global
     average pooling, dropout and one linear layer.
 
@@ -62,19 +61,4 @@ class SeparableCNN(nn.Module):
             layers.append(separable_module(previous, width))
             previous = width
         self.features = nn.Sequential(*layers)
-        head: list[nn.Module] = [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-        if dropout:
-            head.append(nn.Dropout(float(dropout)))
-        head.append(nn.Linear(previous, num_classes))
-        self.classifier = nn.Sequential(*head)
-
-    def conv_layers(self) -> list[nn.Conv2d]:
-        """The convolutions that see a neighbourhood: the stem and the depthwise 3x3s."""
-        return [m for m in self.features.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
-
-    @property
-    def last_conv(self) -> nn.Conv2d:
-        return self.conv_layers()[-1]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+        self.classifier = pooled_head(previous, dropout, num_classes)
