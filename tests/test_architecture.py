@@ -25,7 +25,7 @@ ALLOWED = {
     "cli": BASE | {"config", "data", "models", "explain", "runs", "inference", "viz", "theory", "web"},
 }
 ENTRY_POINTS = {"train", "evaluate", "predict", "export", "ensemble", "leaderboard", "report", "summary", "publish",
-                "curves", "demo"}
+                "curves", "demo", "pack"}
 
 
 def part_of(path: Path) -> str:

@@ -283,6 +283,21 @@ def check_demo_config(cfg: DictConfig) -> None:
     check_bool("open_browser", cfg.open_browser)
 
 
+def check_pack_config(cfg: DictConfig) -> None:
+    """Raise ConfigError for the first impossible value of ``python -m fer_lightning.pack``."""
+    check_all_set(cfg)
+    check_file_name("data.path", cfg.data.path)
+    check_exists("data.path", cfg.data.path)
+    if cfg.data.format not in DATA_FORMATS:
+        _fail("data.format", cfg.data.format, allowed(DATA_FORMATS))
+    if cfg.data.on_bad_rows not in ON_BAD_ROWS:
+        _fail("data.on_bad_rows", cfg.data.on_bad_rows, allowed(ON_BAD_ROWS))
+    check_file_name("output", _get(cfg, "output"), required=False)
+    if cfg.output and not str(cfg.output).lower().endswith(".npz"):
+        _fail("output", cfg.output, "a file name ending in .npz")
+    check_bool("overwrite", cfg.overwrite)
+
+
 def check_export_config(cfg: DictConfig) -> None:
     """Raise ConfigError for the first impossible value of ``python -m fer_lightning.export``."""
     check_all_set(cfg)

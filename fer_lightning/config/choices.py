@@ -2,7 +2,7 @@
 the checks that refuse a wrong value before any work starts both read them from here."""
 
 DATA_SOURCES = ("synthetic", "file")
-DATA_FORMATS = ("auto", "kaggle_csv", "homework_csv", "image_folder")
+DATA_FORMATS = ("auto", "kaggle_csv", "homework_csv", "image_folder", "packed")
 ON_BAD_ROWS = ("raise", "skip")
 SAMPLERS = (None, "none", "balanced")
 MIXING_MODES = ("mixup", "cutmix")

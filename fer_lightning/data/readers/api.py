@@ -13,6 +13,7 @@ from fer_lightning.data.readers.csv_file import CsvFile, open_csv
 from fer_lightning.data.readers.homework_csv import HOMEWORK_HEADER, read_homework_csv
 from fer_lightning.data.readers.image_folder import read_image_folder
 from fer_lightning.data.readers.kaggle_csv import KAGGLE_HEADER, read_kaggle_csv
+from fer_lightning.data.readers.packed import is_packed, read_packed
 from fer_lightning.data.readers.problems import check_on_bad_rows
 from fer_lightning.data.readers.table import ImageSet, ParsedRows
 from fer_lightning.errors import ConfigError, DataFormatError
@@ -49,6 +50,8 @@ def _read(path: Path, fmt: str, on_bad_rows: str) -> ParsedRows:
         return read_image_folder(path, on_bad_rows)
     if fmt == "image_folder":
         raise DataFormatError(f"{path}: is a file, but format image_folder reads a folder of images")
+    if fmt == "packed" or (fmt == "auto" and is_packed(path)):
+        return read_packed(path)
     csv_file = open_csv(path)
     try:
         reader = _CSV_READERS[detect_csv_format(csv_file) if fmt == "auto" else fmt]
@@ -62,7 +65,8 @@ def _parse(path: str | os.PathLike, fmt: str, on_bad_rows: str, cache_dir: str |
         raise ConfigError(f"data.format={fmt!r}: allowed values are {', '.join(FORMATS)}")
     check_on_bad_rows(on_bad_rows)
     source = _existing_path(path)
-    entry = cache_file(cache_dir, source, fmt) if cache_dir is not None else None
+    # A packed file reads as fast as a cache entry: caching it would only copy it.
+    entry = cache_file(cache_dir, source, fmt) if cache_dir is not None and not is_packed(source) else None
     if entry is not None and (cached := load_cached(entry, str(source))) is not None:
         log.info("read %s from the cache %s", source, entry)
         return cached
@@ -78,12 +82,17 @@ def read_dataset(path: str | os.PathLike, fmt: str = "auto", on_bad_rows: str = 
                  cache_dir: str | os.PathLike | None = None) -> dict[str, ImageSet]:
     """Split name ("train", "val", "test") -> its images, for the splits the source holds.
 
-    ``fmt``: "auto" (a folder is an image folder; a CSV's header tells Kaggle from homework),
-    "kaggle_csv", "homework_csv" or "image_folder". ``on_bad_rows``: "raise" stops with one
+    ``fmt``: "auto" (a folder is an image folder; an .npz is a packed data set; a CSV's header
+    tells Kaggle from homework), "kaggle_csv", "homework_csv", "image_folder" or "packed". ``on_bad_rows``: "raise" stops with one
     DataFormatError listing the problems; "skip" leaves bad rows/images out with a
     SkippedDataWarning. ``cache_dir``: keep the parsed result there as .npz for fast re-reads.
     """
     return _parse(path, fmt, on_bad_rows, cache_dir).by_split()
+
+
+def read_rows(path: str | os.PathLike, fmt: str = "auto", on_bad_rows: str = "raise") -> ParsedRows:
+    """Every row of the source with its split and ids, as parsed (what ``pack`` stores)."""
+    return _parse(path, fmt, on_bad_rows, None)
 
 
 def read_all_rows(path: str | os.PathLike, fmt: str = "auto", on_bad_rows: str = "raise",

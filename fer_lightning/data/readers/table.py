@@ -74,6 +74,11 @@ class ParsedRows:
         names = None if self.names is None else tuple(self.names[keep].tolist())
         return ImageSet(self.images[keep], labels_or_none, ids[keep], self.source, names)
 
+    def split_counts(self) -> dict[str, int]:
+        """Rows per split the source holds, in SPLITS order."""
+        counts = np.bincount(self.splits.astype(np.int64), minlength=len(SPLITS))
+        return {name: int(count) for name, count in zip(SPLITS, counts) if count}
+
     def by_split(self) -> dict[str, ImageSet]:
         sets = {}
         for code, name in enumerate(SPLITS):

@@ -1,0 +1,80 @@
+"""python -m fer_lightning.pack: a data set as one compressed file, read back bit for bit, and
+refused in one line when it is not what it claims."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fer_lightning.data.readers import read_all_rows, read_dataset
+from fer_lightning.data.readers.api import read_rows
+from fer_lightning.data.readers.packed import write_packed
+from fer_lightning.errors import DataFormatError
+from fer_lightning.pack import main as pack_main
+from tests.test_evaluate_predict import run_hydra_entry
+from tests.test_readers import random_faces, write_kaggle
+
+FIELDS = ("images", "labels", "splits", "split_ids", "file_ids")
+
+
+@pytest.fixture
+def kaggle(tmp_path):
+    faces = random_faces(9)
+    faces[0] = 255  # a saturated face and a black one: the stored differences wrap around 0 and 255
+    faces[1] = 0
+    return write_kaggle(tmp_path / "tiny.csv", [0, 1, 2, 3, 4, 5, 6, 0, 1], faces,
+                        ["Training"] * 5 + ["PublicTest"] * 2 + ["PrivateTest"] * 2)
+
+
+def test_pack_reads_back_bit_for_bit_in_every_reader(kaggle, tmp_path, monkeypatch, capsys):
+    run_hydra_entry(pack_main, monkeypatch, f"data.path={kaggle}")
+    packed = tmp_path / "tiny.npz"  # named after the source, beside it
+    assert "packed 9 faces (train 5, val 2, test 2)" in capsys.readouterr().out
+    original, restored = read_rows(kaggle), read_rows(packed)
+    for field in FIELDS:
+        assert np.array_equal(getattr(original, field), getattr(restored, field)), field
+        assert getattr(original, field).dtype == getattr(restored, field).dtype, field
+    by_split = read_dataset(packed)
+    assert set(by_split) == {"train", "val", "test"}
+    assert np.array_equal(by_split["val"].images, read_dataset(kaggle)["val"].images)
+    assert np.array_equal(read_all_rows(packed).images, read_all_rows(kaggle).images)
+
+
+def test_pack_never_replaces_its_source_or_a_file_it_did_not_write(kaggle, tmp_path, monkeypatch, capsys):
+    other = tmp_path / "notes.npz"
+    np.savez(other, mine=np.arange(3))
+    for output, expected in ((kaggle, "is not allowed: a file name ending in .npz"),
+                             (other, "exists and is not a packed data set: pass overwrite=true")):
+        with pytest.raises(SystemExit) as exit_info:
+            run_hydra_entry(pack_main, monkeypatch, f"data.path={kaggle}", f"output={output}")
+        assert exit_info.value.code == 2
+        assert expected in capsys.readouterr().err
+    assert list(np.load(other)) == ["mine"]
+    run_hydra_entry(pack_main, monkeypatch, f"data.path={kaggle}", f"output={other}", "overwrite=true")
+    assert len(read_rows(other).images) == 9
+
+
+def test_a_file_that_is_not_a_packed_data_set_is_one_line(kaggle, tmp_path):
+    rows = read_rows(kaggle)
+    good = tmp_path / "good.npz"
+    write_packed(good, rows)
+    stored = dict(np.load(good))
+
+    def variant(name: str, **changes) -> str:
+        path = tmp_path / f"{name}.npz"
+        np.savez(path, **{**stored, **changes})
+        return path
+
+    cases = {
+        variant("no_marker", marker=np.array("something else")): "not a packed data set of this project",
+        variant("bad_label", labels=np.where(np.arange(9) == 4, 9, stored["labels"])): "row 4 has label 9",
+        variant("bad_dtype", labels=stored["labels"].astype(np.float32)): "array labels is float32",
+        variant("object", labels=np.array([None] * 9, dtype=object)): "cannot be read as a packed data set",
+    }
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(good.read_bytes()[:200])
+    cases[truncated] = "cannot be read as a packed data set"
+    for path, expected in cases.items():
+        with pytest.raises(DataFormatError, match=expected) as error:
+            read_rows(path)
+        assert str(error.value).startswith(f"{path}: ") and "\n" not in str(error.value)
