@@ -13,7 +13,7 @@ SWEEP ?=
 TOP_K ?= 5
 ARGS ?=
 
-.PHONY: setup train test test-fast sweep report pretrained-report cpu-hour-plot leaderboard ensemble bench tensorboard clean-venv
+.PHONY: setup train test test-fast sweep report pretrained-report cpu-hour-plot leaderboard ensemble bench tensorboard clean-venv wheelhouse
 
 setup: $(STAMP)
 
@@ -70,6 +70,14 @@ bench: setup
 
 tensorboard: setup
 	$(BIN)/tensorboard --logdir outputs
+
+## Every wheel the project needs, for machines without a package index (docs/cluster.md), built for
+## this machine's platform and Python (run it where the nodes' Python runs): make wheelhouse WHEEL_EXTRAS=cluster
+WHEELHOUSE ?= wheelhouse
+WHEEL_EXTRAS ?= cluster
+wheelhouse: setup
+	$(BIN)/python -m pip wheel --quiet --wheel-dir $(WHEELHOUSE) "$(TORCH)" ".[$(WHEEL_EXTRAS)]"
+	@echo "offline: python -m venv .venv && .venv/bin/pip install --no-index --find-links $(WHEELHOUSE) \"$(TORCH)\" \"fer-lightning[$(WHEEL_EXTRAS)]\""
 
 clean-venv:
 	rm -rf $(VENV)
