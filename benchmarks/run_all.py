@@ -60,7 +60,8 @@ def render(document: dict[str, Any]) -> str:
     cpu = meta["cpu"]
     lines = [
         f"{cpu['model']}, {cpu['cores']} cores at {cpu['ghz']} GHz ({', '.join(cpu['simd_flags'])}; fp32 peak "
-        f"{cpu['peak_gflops_fp32']} GFLOP/s), torch {meta['torch']} ({meta['torch_threads']} threads), "
+        f"{cpu['peak_gflops_fp32']} GFLOP/s, {cpu.get('microarchitecture', 'unknown core')}: "
+        f"{cpu.get('peak_assumes', 'from the SIMD flags')}), torch {meta['torch']} ({meta['torch_threads']} threads), "
         f"{meta['date']}, load before/after {meta['load_before']}/{meta['load_after']}"
         + (" — TAKEN UNDER LOAD: the numbers are not representative" if meta["under_load"] else "")
         + (" — QUICK MODE (tiny sizes, not measurements)" if meta["sizes"]["quick"] else ""),

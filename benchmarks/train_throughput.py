@@ -101,7 +101,9 @@ def run(sizes: Sizes, context: dict[str, Any]) -> dict[str, Any]:
         "no augmentation, no validation, start-up excluded. "
         f"One trained image costs {trained_flops / 1e9:.3f} GFLOP (forward + backward, counted by "
         f"FlopCounterMode); peak = {context['cpu']['cores']} cores x {context['cpu']['ghz']} GHz x "
-        f"{context['cpu']['fp32_flop_per_cycle_per_core']} FLOP/cycle = {peak} GFLOP/s.",
+        f"{context['cpu']['fp32_flop_per_cycle_per_core']} FLOP/cycle = {peak} GFLOP/s "
+        f"({context['cpu'].get('microarchitecture', 'unknown core')}: "
+        f"{context['cpu'].get('peak_assumes', 'from the SIMD flags')}).",
     ]
 
     if sizes.overhead_steps:
