@@ -52,3 +52,13 @@ def test_a_run_without_epoch_lines_is_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit):
         curves_main([str(tmp_path / "empty"), "--output", str(tmp_path / "p.png")])
     assert "no epoch line with acc/val" in capsys.readouterr().err
+
+
+def test_median_epoch_time_puts_a_run_that_shared_the_machine_at_its_idle_pace(tmp_path, capsys):
+    # Epoch 1 waited for another job: 1,200 s instead of about 600.
+    run = write_run(tmp_path / "runs" / "x=shared", [0.40, 0.55, 0.60, 0.62], [600, 1200, 590, 610])
+    output = tmp_path / "plot.png"
+    curves_main([f"{run}=shared", "--output", str(output)])
+    assert "shared: 4 epochs, 50.0 min" in capsys.readouterr().out
+    curves_main([f"{run}=shared", "--output", str(output), "--epoch-time", "median"])
+    assert "shared: 4 epochs, 40.3 min, best 62.00%; 62.00% within 60 min" in capsys.readouterr().out

@@ -1,12 +1,16 @@
 """python -m fer_lightning.curves RUN_DIR[=LABEL] ... --output FILE.png [--budget 60] [--target 0.66]
+[--epoch-time recorded|median]
 
 Validation accuracy against wall-clock minutes for several runs, on one plot, from the runs' own
 train.log epoch lines (each epoch's training and validation time, summed; start-up is not counted).
+With --epoch-time median every epoch of a run counts as its median epoch: the run at its own idle
+pace, when some of its epochs shared the machine with other work.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from pathlib import Path
 
@@ -22,6 +26,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--budget", type=float, default=60.0, help="a vertical guide at this many minutes")
     parser.add_argument("--target", type=float, default=None, help="a horizontal guide at this accuracy")
     parser.add_argument("--title", default="", help="the plot's title")
+    parser.add_argument("--epoch-time", choices=("recorded", "median"), default="recorded",
+                        help="each epoch's own recorded time, or the run's median epoch time for every epoch")
     return parser.parse_args(argv)
 
 
@@ -47,15 +53,17 @@ def curves(args: argparse.Namespace) -> Path:
     for item in args.runs:
         path, label = split_label(item)
         epochs = read_epoch_log(path)
+        median = statistics.median(record.seconds for record in epochs) if epochs else 0.0
         elapsed, points = 0.0, []
         for record in epochs:
-            elapsed += record.seconds / 60
+            elapsed += (median if args.epoch_time == "median" else record.seconds) / 60
             if args.metric in record.values:
                 points.append((elapsed, record.values[args.metric]))
         if not points:
             raise ConfigError(f"{path}: no epoch line with {args.metric} in its train.log")
         lines[label or Path(path).name] = points
-    figure = accuracy_over_time_figure(lines, args.budget, args.target, args.title)
+    figure = accuracy_over_time_figure(lines, args.budget, args.target, args.title,
+                                       median_epochs=args.epoch_time == "median")
     args.output.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(args.output) as handle:
         handle.write(figure_to_png(figure))

@@ -91,9 +91,11 @@ def cpu_precision() -> str:
 CPU_HOUR_EPOCHS = {"32-true": 11, "bf16-mixed": 22}
 
 
-def cpu_hour_epochs() -> int:
-    """How many epochs experiment=cpu_hour schedules: what fits the hour at this CPU's precision."""
-    return CPU_HOUR_EPOCHS[cpu_precision()]
+def cpu_hour_epochs(bf16_epochs: int | None = None, fp32_epochs: int | None = None) -> int:
+    """How many epochs a CPU-hour experiment schedules: what fits the hour at this CPU's precision
+    (``${fer.cpu_hour_epochs:65,30}`` for a network of its own; the report's network by default)."""
+    given = {"bf16-mixed": bf16_epochs, "32-true": fp32_epochs}[cpu_precision()]
+    return int(given) if given is not None else CPU_HOUR_EPOCHS[cpu_precision()]
 
 
 def register_resolvers() -> None:

@@ -254,7 +254,7 @@ def history_figure(
 
 def accuracy_over_time_figure(
     curves: Mapping[str, Sequence[tuple[float, float]]], budget_minutes: float | None = 60.0,
-    target: float | None = None, title: str = "",
+    target: float | None = None, title: str = "", median_epochs: bool = False,
 ) -> Figure:
     """Validation accuracy against wall-clock minutes of training, one line per run.
 
@@ -274,7 +274,8 @@ def accuracy_over_time_figure(
         axes.axvline(budget_minutes, color="gray", linestyle="--", linewidth=1, label=f"{budget_minutes:g} min budget")
     if target:
         axes.axhline(target, color="gray", linestyle=":", linewidth=1, label=f"target {target:.0%}")
-    axes.set_xlabel("wall-clock minutes of training (epochs with validation)")
+    axes.set_xlabel("minutes of training, each epoch at its run's median epoch time" if median_epochs
+                    else "wall-clock minutes of training (epochs with validation)")
     axes.set_ylabel("validation accuracy")
     axes.set_title(title)
     axes.grid(alpha=0.3)
