@@ -62,7 +62,7 @@ pretrained-report: setup
 ## PublicTest accuracy against wall-clock minutes of the CPU-hour runs (RUNS="<run dir>=<label> ...").
 cpu-hour-plot: setup
 	$(BIN)/python -m fer_lightning.curves $(RUNS) --output docs/figures/cpu_hour.png --target 0.66 \
-		--title "The report's CNN on FER2013, 2 CPU cores" $(ARGS)
+		--epoch-time median --title "FER2013 PublicTest, 2 CPU cores" $(ARGS)
 
 ## Speed benchmarks: prints the tables and writes benchmarks/results/<host>-<date>.json.
 bench: setup
