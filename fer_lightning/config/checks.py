@@ -244,6 +244,17 @@ def check_evaluate_config(cfg: DictConfig) -> None:
         check_data_source(cfg.data)
 
 
+def check_face_options(cfg: DictConfig) -> None:
+    """How faces are found and cut: what predict and the demo share."""
+    if cfg.detect_faces is not None:
+        check_choice("detect_faces", cfg.detect_faces, DETECT_FACES)
+    check_choice("face_detector", _get(cfg, "face_detector", "haar"), FACE_DETECTORS)
+    # Beyond 1 the face fills less than a third of the 48x48 crop: nothing like the training faces.
+    if not _is_number(cfg.margin) or not math.isfinite(cfg.margin) or not 0 <= cfg.margin <= 1:
+        _fail("margin", cfg.margin, "a number from 0 to 1 (the border around each face, as a fraction of its size)")
+    check_positive_int("min_face_size", cfg.min_face_size)
+
+
 def check_predict_config(cfg: DictConfig) -> None:
     """Raise ConfigError for the first impossible value of ``python -m fer_lightning.predict``."""
     check_inference_options(cfg)
@@ -252,13 +263,7 @@ def check_predict_config(cfg: DictConfig) -> None:
     check_file_name("output", cfg.output)
     if not cfg.output.lower().endswith(PREDICT_OUTPUT_SUFFIXES):
         raise ConfigError(f"output={cfg.output}: predictions are written as {' or '.join(PREDICT_OUTPUT_SUFFIXES)}")
-    if cfg.detect_faces is not None:
-        check_choice("detect_faces", cfg.detect_faces, DETECT_FACES)
-    # Beyond 1 the face fills less than a third of the 48x48 crop: nothing like the training faces.
-    if not _is_number(cfg.margin) or not math.isfinite(cfg.margin) or not 0 <= cfg.margin <= 1:
-        _fail("margin", cfg.margin, "a number from 0 to 1 (the border around each face, as a fraction of its size)")
-    check_positive_int("min_face_size", cfg.min_face_size)
-    check_choice("face_detector", _get(cfg, "face_detector", "haar"), FACE_DETECTORS)
+    check_face_options(cfg)
     check_positive_int("every_n_frames", _get(cfg, "every_n_frames", 1))
     check_bool("annotate", cfg.annotate)
     check_file_name("annotate_dir", _get(cfg, "annotate_dir"), required=False)
@@ -274,12 +279,7 @@ def check_demo_config(cfg: DictConfig) -> None:
     check_positive_int("max_file_mb", cfg.max_file_mb)
     check_choice("method", cfg.method, ATTRIBUTION_METHODS)
     check_choice("tta", cfg.tta, TTA_CHOICES)
-    if cfg.detect_faces is not None:
-        check_choice("detect_faces", cfg.detect_faces, DETECT_FACES)
-    if not _is_number(cfg.margin) or not math.isfinite(cfg.margin) or not 0 <= cfg.margin <= 1:
-        _fail("margin", cfg.margin, "a number from 0 to 1 (the border around each face, as a fraction of its size)")
-    check_positive_int("min_face_size", cfg.min_face_size)
-    check_choice("face_detector", cfg.face_detector, FACE_DETECTORS)
+    check_face_options(cfg)
     check_bool("open_browser", cfg.open_browser)
 
 
