@@ -36,8 +36,8 @@ class FrameFaces:
     faces: list[FaceExpression]
 
 
-def read_frames(path: Path, every_n_frames: int = 1) -> Iterator[tuple[int, float, np.ndarray]]:
-    """(frame index, seconds, BGR frame) of every n-th frame, decoded by OpenCV (FFmpeg)."""
+def read_frames(path: Path, every_n_frames: int = 1) -> Iterator[tuple[int, float, float, np.ndarray]]:
+    """(frame index, seconds, frame rate, BGR frame) of every n-th frame, decoded by OpenCV (FFmpeg)."""
     import cv2
 
     capture = cv2.VideoCapture(str(path))
@@ -51,7 +51,7 @@ def read_frames(path: Path, every_n_frames: int = 1) -> Iterator[tuple[int, floa
             if not ok:
                 break
             if index % every_n_frames == 0:
-                yield index, (index / fps if fps > 0 else float(index)), frame
+                yield index, (index / fps if fps > 0 else float(index)), fps, frame
             index += 1
     finally:
         capture.release()
@@ -70,15 +70,15 @@ def analyze_video(recognizer: Recognizer, path: str | Path, every_n_frames: int 
     if every_n_frames < 1:
         raise DataFormatError(f"every_n_frames={every_n_frames}: a whole number >= 1")
     results: list[FrameFaces] = []
-    writer = AnnotatedVideo(Path(annotated), path) if annotated is not None else None
+    writer = AnnotatedVideo(Path(annotated)) if annotated is not None else None
     finished = False
     try:
-        for index, seconds, frame in read_frames(path, 1 if writer else every_n_frames):
+        for index, seconds, fps, frame in read_frames(path, 1 if writer else every_n_frames):
             if index % every_n_frames == 0:
                 results.append(FrameFaces(index, seconds, recognizer.predict(frame)))
             if writer is not None:
                 faces = results[-1].faces
-                writer.write(annotate(frame, [f.box for f in faces],
+                writer.write(fps, annotate(frame, [f.box for f in faces],
                                       [caption({"label": f.label, "probabilities": f.probabilities}) for f in faces]))
         finished = True
     finally:
@@ -90,23 +90,19 @@ def analyze_video(recognizer: Recognizer, path: str | Path, every_n_frames: int 
 class AnnotatedVideo:
     """An MP4 (MPEG-4 part 2, which every OpenCV build writes) at the source's frame rate."""
 
-    def __init__(self, target: Path, source: Path) -> None:
-        import cv2
-
-        capture = cv2.VideoCapture(str(source))
-        self.fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-        capture.release()
+    def __init__(self, target: Path) -> None:
         self.target = target
         self.partial = target.with_name(f".{target.stem}.partial{target.suffix}")
         self.writer = None
 
-    def write(self, frame: np.ndarray) -> None:
+    def write(self, fps: float, frame: np.ndarray) -> None:
         import cv2
 
-        if self.writer is None:
+        if self.writer is None:  # opened on the first frame: its size and the source's rate are known then
             self.target.parent.mkdir(parents=True, exist_ok=True)
             height, width = frame.shape[:2]
-            self.writer = cv2.VideoWriter(str(self.partial), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (width, height))
+            self.writer = cv2.VideoWriter(str(self.partial), cv2.VideoWriter_fourcc(*"mp4v"), fps or 25.0,
+                                          (width, height))
             if not self.writer.isOpened():
                 raise DataFormatError(f"{self.target}: OpenCV cannot write an MP4 video here")
         self.writer.write(frame)
