@@ -22,21 +22,14 @@ def pack(cfg: DictConfig) -> Path:
 
     from fer_lightning.config.checks import check_pack_config
     from fer_lightning.data.readers.api import read_rows
-    from fer_lightning.data.readers.packed import is_packed, read_packed, write_packed
-    from fer_lightning.errors import DataFormatError
+    from fer_lightning.data.readers.packed import has_marker, write_packed
     from fer_lightning.files import check_output
 
     check_pack_config(cfg)
     source = Path(cfg.data.path)
     output = Path(cfg.output) if cfg.output else packed_name(source)
 
-    def is_own_kind(path: Path) -> bool:
-        try:
-            return is_packed(path) and read_packed(path) is not None
-        except DataFormatError:
-            return False
-
-    check_output(output, [("the data it packs", source)], is_own_kind, bool(cfg.overwrite), kind="a packed data set")
+    check_output(output, [("the data it packs", source)], has_marker, bool(cfg.overwrite), kind="a packed data set")
     started = time.perf_counter()
     rows = read_rows(source, str(cfg.data.format), str(cfg.data.on_bad_rows))
     output.parent.mkdir(parents=True, exist_ok=True)

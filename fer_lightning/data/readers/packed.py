@@ -37,6 +37,15 @@ def is_packed(path: Path) -> bool:
     return path.is_file() and path.suffix.lower() == SUFFIX
 
 
+def has_marker(path: Path) -> bool:
+    """Whether ``path`` is a packed data set of this project, by its marker alone (no faces read)."""
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return "marker" in stored.files and str(stored["marker"]) == MARKER
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+        return False
+
+
 def write_packed(path: str | Path, rows: ParsedRows) -> None:
     """Every array of ``rows``, compressed, with the marker that tells the file apart; atomic."""
     images = np.asarray(rows.images, dtype=np.uint8)
