@@ -120,11 +120,11 @@ class Recognizer:
         ``color_order`` (``bgr`` as OpenCV reads, or ``rgb``), or (H, W, 4) with alpha; uint8, or
         floats in [0, 1].
         """
-        from fer_lightning.data.faces import face_detector, find_faces, is_face_crop, to_gray
+        from fer_lightning.data.faces import face_detector, find_faces, is_face_crop
 
         pixels = as_bgr_or_gray(image, color_order)
         if self._detector is None and self.detect_faces is not False and (
-                self.detect_faces or not is_face_crop(to_gray(pixels))):
+                self.detect_faces or not is_face_crop(pixels)):
             self._detector = face_detector(self.face_detector, self.min_face_size)
         return find_faces(pixels, self.detect_faces, self._detector, self.margin, self.min_face_size)
 
