@@ -33,25 +33,26 @@ def analyze_photo(recognizer: Recognizer, image: Any, method: str = "saliency") 
     import cv2
 
     from fer_lightning.data.faces import annotate
+    from fer_lightning.inference.recognizer import as_bgr_or_gray
     from fer_lightning.viz.figures import face_panels_figure
 
     if image is None:
         return PhotoAnalysis(None, {}, None, "Upload a photo or take one with the webcam.")
     try:
-        rgb = np.asarray(image)
-        scale = MAX_SIDE / max(rgb.shape[:2]) if rgb.ndim >= 2 and max(rgb.shape[:2]) > MAX_SIDE else 1.0
-        if scale < 1.0:
-            rgb = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        explained = recognizer.explain(rgb, method=method, color_order="rgb")
+        # Once, as the API reads images: (H, W) gray or (H, W, 3) BGR uint8, whatever came in.
+        bgr = as_bgr_or_gray(image, "rgb")
+        if max(bgr.shape[:2]) > MAX_SIDE:
+            scale = MAX_SIDE / max(bgr.shape[:2])
+            bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        explained = recognizer.explain(bgr, method=method)
     except FerError as error:
         return PhotoAnalysis(None, {}, None, f"**Cannot read this image:** {error}")
-    bgr = rgb[:, :, ::-1] if rgb.ndim == 3 else rgb
+    shown = annotate(bgr, [], [])[:, :, ::-1]  # RGB for the page, gray made colour
     if not explained:
-        return PhotoAnalysis(rgb, {}, None, "**No face found.** Try a photo where the face is frontal, "
+        return PhotoAnalysis(shown, {}, None, "**No face found.** Try a photo where the face is frontal, "
                              "well lit and at least 30 pixels wide.")
     faces = [e.face for e in explained]
-    drawn = annotate(np.ascontiguousarray(bgr)[..., :3] if bgr.ndim == 3 else bgr, [f.box for f in faces],
-                     [f"{n + 1}: {f.label} {f.score:.2f}" for n, f in enumerate(faces)])
+    drawn = annotate(bgr, [f.box for f in faces], [f"{n + 1}: {f.label} {f.score:.2f}" for n, f in enumerate(faces)])
     largest = max(faces, key=lambda f: f.box[2] * f.box[3])
     panels = face_panels_figure([f.crop for f in faces], [e.attribution for e in explained],
                                 [f.probabilities for f in faces], method)
