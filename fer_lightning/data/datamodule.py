@@ -1,7 +1,12 @@
 """LightningDataModule: reads a source once into uint8 arrays, splits, augments, batches.
 
 Sources: the embedded synthetic faces, or a file/folder in any format the readers know
-(Kaggle fer2013.csv[.gz], the homework's train.csv/test.csv, image folders).
+(Kaggle fer2013.csv[.gz], the homework's train.csv/test.csv, image folders, packed .npz).
+
+Augmentation runs in one of two places: albumentations per image in the loader (``augmentation=``),
+or whole batches on the training device after the transfer (``data.device_augment=light|strong``,
+data/gpu_augment.py). ``data.resident=true`` keeps the splits on the device (data/resident.py),
+so a GPU epoch needs no CPU loader at all.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from fer_lightning.config.choices import DATA_SOURCES, SAMPLERS, allowed
 from fer_lightning.data.augmentation import build_transform
 from fer_lightning.data.datasets import ImageArrayDataset
 from fer_lightning.data.epoch_sampler import EpochSeededSampler
+from fer_lightning.data.resident import ResidentBatches
 from fer_lightning.data.splits import stratified_split
 from fer_lightning.errors import ConfigError
 from fer_lightning.files import atomic_write
@@ -53,6 +59,8 @@ class FERDataModule(pl.LightningDataModule):
         on_bad_rows: str = "raise",
         cache_dir: str | None = None,
         augmentation: Mapping[str, Any] | None = None,
+        device_augment: str | None = None,
+        resident: bool = False,
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -71,8 +79,29 @@ class FERDataModule(pl.LightningDataModule):
         self.on_bad_rows = on_bad_rows
         self.cache_dir = cache_dir
         self.augmentation = dict(augmentation or {})
+        self.device_augment = device_augment
+        self.resident = bool(resident)
         self.seed = seed
         self.splits: dict[str, Split] = {}
+        self._device_preset = self._check_device_options()
+        self._augment_generators: dict[tuple[torch.device, int], torch.Generator] = {}
+
+    def _check_device_options(self):
+        """The device preset, after refusing combinations that would augment twice or not at all."""
+        from fer_lightning.data.gpu_augment import PRESETS, preset_config
+
+        if self.device_augment not in (None, *PRESETS):
+            raise ConfigError(f"data.device_augment={self.device_augment!r} is not allowed: "
+                              f"null, {', '.join(PRESETS)}")
+        preset = preset_config(self.device_augment) if self.device_augment else None
+        pipelines = self.augmentation
+        if preset is not None and pipelines.get("train"):
+            raise ConfigError(f"data.device_augment={self.device_augment} augments on the device, and "
+                              "data.augmentation.train would augment every image a second time: use augmentation=none")
+        if self.resident and (pipelines.get("train") or pipelines.get("eval")):
+            raise ConfigError("data.resident=true keeps the images on the training device, out of "
+                              "albumentations' reach: use augmentation=none and data.device_augment=light|strong")
+        return preset
 
     # --------------------------------------------------------------- reading
     def _read_synthetic(self) -> dict[str, Split]:
@@ -176,6 +205,29 @@ class FERDataModule(pl.LightningDataModule):
                 raise ConfigError("augmentation.eval: validation/test transforms must be deterministic")
         return transform
 
+    def _device_and_rank(self) -> tuple[torch.device, int, int]:
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return torch.device("cpu"), 0, 1
+        return trainer.strategy.root_device, int(trainer.global_rank), int(trainer.world_size)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Augment a training batch where it now is (GPU or CPU), a whole batch per call."""
+        trainer = getattr(self, "trainer", None)
+        if self._device_preset is None or trainer is None or not trainer.training:
+            return batch
+        from fer_lightning.data.gpu_augment import augment_batch
+        from fer_lightning.seeds import epoch_seed
+
+        images, *rest = batch
+        key = (images.device, int(trainer.current_epoch))
+        if key not in self._augment_generators:
+            # A stream per (seed, epoch, rank): a resumed run redraws an epoch exactly, and DDP
+            # ranks do not warp their images alike.
+            self._augment_generators = {key: torch.Generator(device=images.device).manual_seed(
+                epoch_seed(self.seed, key[1]) + int(trainer.global_rank))}
+        return (augment_batch(images, self._device_preset, self._augment_generators[key]), *rest)
+
     def _loader(self, dataset, batch_size: int, shuffle: bool, sampler=None) -> DataLoader:
         return DataLoader(
             dataset,
@@ -195,7 +247,7 @@ class FERDataModule(pl.LightningDataModule):
         trainer = getattr(self, "trainer", None)
         return int(trainer.current_epoch) if trainer is not None else 0
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> DataLoader | ResidentBatches:
         split = self.splits["train"]
         transform = build_transform(self.augmentation.get("train"), seed=self.seed)
         dataset = ImageArrayDataset(split.images, split.labels, transform)
@@ -207,17 +259,25 @@ class FERDataModule(pl.LightningDataModule):
             raise ConfigError(f"data.sampler={self.sampler!r} is not allowed: {allowed(SAMPLERS)}")
         reseed = getattr(transform, "set_random_seed", None)
         sampler = EpochSeededSampler(len(dataset), self.seed, self._current_epoch, weights, on_epoch=reseed)
+        if self.resident:
+            device, rank, world_size = self._device_and_rank()
+            return ResidentBatches(split.images, split.labels, self.batch_size, device, order=sampler,
+                                   rank=rank, world_size=world_size)
         return self._loader(dataset, self.batch_size, shuffle=False, sampler=sampler)
 
-    def _eval_loader(self, name: str) -> DataLoader:
+    def _eval_loader(self, name: str) -> DataLoader | ResidentBatches:
         split = self.splits[name]
+        if self.resident:
+            # Every rank evaluates the whole split: the same numbers everywhere, and no rank waits
+            # on another with fewer batches.
+            return ResidentBatches(split.images, split.labels, self.eval_batch_size, self._device_and_rank()[0])
         dataset = ImageArrayDataset(split.images, split.labels, self._eval_transform())
         return self._loader(dataset, self.eval_batch_size, shuffle=False)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader | ResidentBatches:
         return self._eval_loader("val")
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> DataLoader | ResidentBatches:
         return self._eval_loader("test")
 
     def describe(self) -> str:

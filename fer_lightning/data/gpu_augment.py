@@ -6,18 +6,17 @@ Here the flip, zoom, shift, rotation and shear of each image become one 2x3 matr
 ``affine_grid`` + ``grid_sample`` warps the whole batch where it already is, followed by the
 ``strong`` preset's brightness/contrast change and random erasing as tensor arithmetic.
 
-The presets mirror conf/augmentation/{light,strong}.yaml (reflected borders like BORDER_REFLECT_101,
-bilinear sampling instead of OpenCV's), so a run can move its augmentation to the GPU with
-``augmentation=none`` plus ``DeviceAugmentation("light")``.
+The presets mirror conf/augmentation/{light,strong}.yaml and draw their parameters from the same
+distributions (benchmarks/augmentation_match.py measures it; reflected borders repeat the edge pixel,
+where BORDER_REFLECT_101 does not, and sampling is bilinear as OpenCV's). A run moves its augmentation
+to the device with ``augmentation=none data.device_augment=light`` (the data module applies it).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
-import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
@@ -66,28 +65,39 @@ def sampling_matrices(n: int, config: DeviceAugmentConfig, like: torch.Tensor,
                       generator: torch.Generator | None = None) -> torch.Tensor:
     """(n, 2, 3) matrices for ``affine_grid``: for each output pixel, where to read in the input.
 
-    The forward transform is built as flip, then shear, rotation and zoom about the centre, then
-    shift, in normalised coordinates ([-1, 1] across the image); sampling needs its inverse.
+    Draws what albumentations' ``HorizontalFlip`` then ``Affine`` draw: x and y zoom independently
+    (``keep_ratio=False``), x and y shear independently, the shift truncated to whole pixels, and
+    composes them in its order (flip, zoom, rotation, shear, shift about the centre), in normalised
+    coordinates ([-1, 1] across the image). Sampling needs the inverse of that forward transform.
     """
+    height, width = (like.shape[-2], like.shape[-1]) if like.dim() >= 2 else (48, 48)
     one = torch.ones(n, device=like.device, dtype=like.dtype)
     zero = torch.zeros_like(one)
     flip = torch.where(_happens(n, config.flip_p, like, generator), -one, one)
     warp = _happens(n, config.affine_p, like, generator)
-    scale = torch.where(warp, _uniform(n, *config.scale, like, generator), one)
-    angle = torch.where(warp, _uniform(n, -config.rotate, config.rotate, like, generator), zero) * math.pi / 180
-    shear = torch.where(warp, _uniform(n, -config.shear, config.shear, like, generator), zero) * math.pi / 180
-    # A shift by a fraction f of the image is 2f in normalised coordinates.
-    shift = torch.where(warp[:, None], _uniform(2 * n, -config.translate, config.translate, like, generator)
-                        .view(n, 2) * 2, torch.zeros(n, 2, device=like.device, dtype=like.dtype))
 
-    cos, sin, tan = torch.cos(angle), torch.sin(angle), torch.tan(shear)
-    # rotation @ shear(x += tan * y) @ flip(x -> -x), then zoom
+    def draw(low: float, high: float, rest: torch.Tensor) -> torch.Tensor:
+        return torch.where(warp, _uniform(n, low, high, like, generator), rest)
+
+    scale_x, scale_y = draw(*config.scale, one), draw(*config.scale, one)
+    angle = draw(-config.rotate, config.rotate, zero) * math.pi / 180
+    shear_x = draw(-config.shear, config.shear, zero) * math.pi / 180
+    shear_y = draw(-config.shear, config.shear, zero) * math.pi / 180
+    # Whole pixels, truncated towards zero as albumentations does; f pixels are 2f/size normalised.
+    shift_x = draw(-config.translate, config.translate, zero).mul(width).trunc().mul(2.0 / width)
+    shift_y = draw(-config.translate, config.translate, zero).mul(height).trunc().mul(2.0 / height)
+
+    def matrix(a, b, c, d) -> torch.Tensor:
+        return torch.stack([torch.stack([a, b], -1), torch.stack([c, d], -1)], -2)
+
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    linear = (matrix(one, torch.tan(shear_x), torch.tan(shear_y), one)
+              @ matrix(cos, sin, -sin, cos)
+              @ matrix(scale_x * flip, zero, zero, scale_y))
     forward = torch.zeros(n, 3, 3, device=like.device, dtype=like.dtype)
-    forward[:, 0, 0] = scale * cos * flip
-    forward[:, 0, 1] = scale * (cos * tan - sin)
-    forward[:, 1, 0] = scale * sin * flip
-    forward[:, 1, 1] = scale * (sin * tan + cos)
-    forward[:, :2, 2] = shift
+    forward[:, :2, :2] = linear
+    forward[:, 0, 2] = shift_x
+    forward[:, 1, 2] = shift_y
     forward[:, 2, 2] = 1.0
     return torch.linalg.inv(forward.float()).to(like.dtype)[:, :2, :]
 
@@ -134,31 +144,3 @@ def augment_batch(images: torch.Tensor, config: DeviceAugmentConfig | None,
     if config.erase_p > 0:
         out = _erase(out, config, generator)
     return out
-
-
-class DeviceAugmentation(pl.Callback):
-    """Augments each training batch on the training device, after Lightning moved it there.
-
-    Use it with ``augmentation=none`` so that the loader workers only decode and batch:
-    ``+callbacks.device_augmentation={_target_: fer_lightning.data.gpu_augment.DeviceAugmentation, preset: light}``
-    """
-
-    def __init__(self, preset: str = "light", seed: int | None = None) -> None:
-        self.preset_name = preset
-        self.config = preset_config(preset)
-        self.seed = seed
-        self._generators: dict[torch.device, torch.Generator] = {}
-
-    def _generator(self, device: torch.device, rank: int) -> torch.Generator | None:
-        if self.seed is None:
-            return None
-        if device not in self._generators:
-            # Each DDP rank its own stream, or every rank would warp its images identically.
-            self._generators[device] = torch.Generator(device=device).manual_seed(self.seed + rank)
-        return self._generators[device]
-
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
-                             batch_idx: int) -> None:
-        images = batch[0]
-        # In place: Lightning hands the same batch object on to training_step.
-        images.copy_(augment_batch(images, self.config, self._generator(images.device, trainer.global_rank)))
