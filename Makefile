@@ -13,7 +13,7 @@ SWEEP ?=
 TOP_K ?= 5
 ARGS ?=
 
-.PHONY: setup train test test-fast sweep report pretrained-report cpu-hour-plot leaderboard ensemble bench tensorboard clean-venv wheelhouse
+.PHONY: setup train test test-fast sweep report pretrained-report cpu-hour-plot leaderboard ensemble bench gpu-results tensorboard clean-venv wheelhouse
 
 setup: $(STAMP)
 
@@ -67,6 +67,11 @@ cpu-hour-plot: setup
 ## Speed benchmarks: prints the tables and writes benchmarks/results/<host>-<date>.json.
 bench: setup
 	$(BIN)/python -m benchmarks.run_all $(ARGS)
+
+## The README's three GPU rows in one run on one GPU, in under 9 minutes (docs/benchmarks.md "GPU rows"):
+## FER2013=<fer2013.csv.gz or its packed .npz>; ARGS=--dry-run does every stage on the CPU at tiny sizes.
+gpu-results: setup
+	$(BIN)/python -m benchmarks.gpu_results --data "$(FER2013)" $(ARGS)
 
 tensorboard: setup
 	$(BIN)/tensorboard --logdir outputs

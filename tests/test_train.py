@@ -37,6 +37,18 @@ def test_short_training_leaves_metrics_checkpoints_and_curves(train_config, tmp_
     assert (run / "tensorboard" / "hparams.yaml").is_file()
 
 
+def test_every_logger_option_trains_and_records_the_epochs(train_config, tmp_path):
+    """logger=csv and logger=many: each logger gets the hyperparameters in the form it takes."""
+    import csv
+
+    for option in ("csv", "many"):
+        train(train_config(f"logger={option}", run=option))
+        rows = list(csv.DictReader((tmp_path / option / "csv" / "metrics.csv").open()))
+        assert any(row.get("acc/val") for row in rows)
+        assert (tmp_path / option / "csv" / "hparams.yaml").is_file()
+    assert (tmp_path / "many" / "tensorboard").is_dir()
+
+
 def test_finished_run_is_skipped_and_retrain_archives_it(train_config, tmp_path):
     train(train_config())
     run = tmp_path / "run"

@@ -32,4 +32,4 @@ class EpochLogCallback(pl.Callback):
         best_text = f" | best acc/val {best:.4f} at epoch {best_epoch}" if best_epoch is not None else ""
         last = trainer.max_epochs - 1 if trainer.max_epochs and trainer.max_epochs > 0 else None
         epoch = f"{trainer.current_epoch}/{last}" if last is not None else str(trainer.current_epoch)
-        log.info("epoch %s: %s%s | %.0f s", epoch, values, best_text, time.monotonic() - self._started)
+        log.info("epoch %s: %s%s | %.1f s", epoch, values, best_text, time.monotonic() - self._started)

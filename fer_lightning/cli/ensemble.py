@@ -38,6 +38,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--greedy", action="store_true",
                         help="add the next-best run only while the ensemble's validation accuracy improves")
     parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass (default 256)")
+    parser.add_argument("--device", default="auto",
+                        help="where the members compute: auto (the GPU when there is one), cpu, cuda or cuda:N")
     parser.add_argument("--output", type=Path, metavar="FILE",
                         help="the ensemble file; its summary goes to FILE with a .json suffix (default "
                              "SWEEP_DIR/ensemble.ckpt, with --greedy SWEEP_DIR/ensemble-greedy.ckpt)")
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
 
     sweep_dir = args.sweep_dir or run_task(latest_sweep, Path(project_root()) / "outputs" / "multiruns")
     document = run_task(build_ensemble, sweep_dir, top_k=args.top_k, greedy=args.greedy,
-                        batch_size=args.batch_size, output=args.output)
+                        batch_size=args.batch_size, output=args.output, device=args.device)
     console().print(render_table(document))
     # Plain lines, not a table caption: rich would wrap a long path inside the table's width.
     print(f"ensemble file: {document['artifact']}")

@@ -6,6 +6,7 @@ config, batched probabilities (with optional test-time augmentation) and the met
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from collections.abc import Callable
@@ -110,6 +111,10 @@ def predict_probabilities(module: torch.nn.Module, images: np.ndarray, batch_siz
     from fer_lightning.data.datasets import ImageArrayDataset
 
     check_tta(tta)
+    device = torch.device(device)
+    if next(module.parameters(), torch.empty(0)).device != device:
+        # A copy: the caller's module (and any state dict taken from it) stays where it was.
+        module = copy.deepcopy(module).to(device)
     module.eval()
     loader = DataLoader(ImageArrayDataset(images, None, transform), batch_size=batch_size, shuffle=False)
     batches = []
@@ -117,6 +122,24 @@ def predict_probabilities(module: torch.nn.Module, images: np.ndarray, batch_siz
         views = [module(view.to(device)).float().cpu() for view in tta_views(batch, tta)]
         batches.append(torch.stack(views).mean(dim=0))
     return torch.cat(batches).numpy()
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` (the GPU when there is one), ``cpu``, ``cuda`` or ``cuda:N``; a GPU that is not there is one line."""
+    from fer_lightning.errors import ConfigError
+
+    name = str(name)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device={name!r} is not allowed: auto, cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device={name!r} is not allowed: auto, cpu, cuda or cuda:N")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device={name}: this machine has no GPU that torch can use (use device=auto or cpu)")
+    return device
 
 
 def accuracy(probabilities: np.ndarray, labels: np.ndarray) -> float:
@@ -262,7 +285,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     # The run's own data files are known only now: the result must not replace them either.
     check_evaluation_output(cfg, output, reads, data_config)
     data = evaluation_images(data_config, test_path, split)
-    probabilities = predict_probabilities(predictor.module, data.images, int(cfg.batch_size), tta, data.transform)
+    device = resolve_device(cfg.get("device", "auto"))
+    probabilities = predict_probabilities(predictor.module, data.images, int(cfg.batch_size), tta, data.transform,
+                                          device=device)
     result = {
         "checkpoint": str(cfg.ckpt_path) if is_pretrained(cfg.ckpt_path) else str(checkpoint.resolve()),
         "kind": predictor.kind,

@@ -26,6 +26,7 @@ from fer_lightning.inference.evaluation import (
     data_summary,
     load_splits,
     predict_probabilities,
+    resolve_device,
 )
 from fer_lightning.runs.leaderboard import RunRecord, collect_runs
 from fer_lightning.runs.saved_run import run_data_config
@@ -160,12 +161,12 @@ def ensemble_paths(sweep_dir: str | Path, selection: str, output: str | Path | N
 
 
 def choose_members(ranked: list[RunRecord], val: LabelledImages, top_k: int, greedy: bool, batch_size: int,
-                   skipped: list[dict[str, str]]) -> list[Member]:
+                   skipped: list[dict[str, str]], device: Any = "cpu") -> list[Member]:
     """The members, each with its validation probabilities (computed once, in one batched pass)."""
 
     def val_probabilities(member: Member) -> np.ndarray:
         member.probabilities["val"] = predict_probabilities(member.module, val.images, batch_size,
-                                                            transform=val.transform)
+                                                            transform=val.transform, device=device)
         return member.probabilities["val"]
 
     in_order = loadable_members(ranked, skipped)
@@ -190,11 +191,12 @@ def describe(member: Member, weight: float, data: dict[str, LabelledImages]) -> 
 
 
 def build_ensemble(sweep_dir: str | Path, top_k: int = 5, greedy: bool = False, batch_size: int = 256,
-                   output: str | Path | None = None) -> dict[str, Any]:
+                   output: str | Path | None = None, device: str = "cpu") -> dict[str, Any]:
     """Choose members, evaluate them, save the ensemble file and its JSON summary (``ensemble_paths``).
 
     ``top_k``: the k best completed runs by best validation accuracy; with ``greedy``, the most
-    members to take. Test accuracy is computed only after the choice, for the report. Returns the
+    members to take. Test accuracy is computed only after the choice, for the report. ``device``:
+    where members compute their probabilities (``auto``: the GPU when there is one). Returns the
     summary document; its ``artifact`` and ``summary`` say where both went.
     """
     from fer_lightning.inference.ensemble_file import ensemble_artifact, save_ensemble
@@ -215,13 +217,14 @@ def build_ensemble(sweep_dir: str | Path, top_k: int = 5, greedy: bool = False, 
     if "val" not in data:
         raise FerError(f"the data ({data_summary(data_config)}) has no labelled validation split to choose members on")
 
-    chosen = choose_members(ranked, data["val"], top_k, greedy, batch_size, skipped)
+    where = resolve_device(device)
+    chosen = choose_members(ranked, data["val"], top_k, greedy, batch_size, skipped, where)
     if not chosen:
         raise FerError(f"{sweep_dir}: none of the completed runs has a readable checkpoint")
     if "test" in data:
         for member in chosen:
             member.probabilities["test"] = predict_probabilities(member.module, data["test"].images, batch_size,
-                                                                 transform=data["test"].transform)
+                                                                 transform=data["test"].transform, device=where)
     ensemble_acc = {split: accuracy(average([m.probabilities[split] for m in chosen]), data[split].labels)
                     for split in data}
 

@@ -137,7 +137,7 @@ def read_history(log_dir: Path, tags: Sequence[str] = HISTORY_TAGS) -> dict[str,
 
 
 # The line callbacks/epoch_log.py writes into train.log once per epoch.
-EPOCH_LINE = re.compile(r"epoch (?P<epoch>\d+)(?:/\d+)?: (?P<values>.*?) \| (?:best .*? \| )?(?P<seconds>\d+) s$")
+EPOCH_LINE = re.compile(r"epoch (?P<epoch>\d+)(?:/\d+)?: (?P<values>.*?) \| (?:best .*? \| )?(?P<seconds>\d+(?:\.\d+)?) s$")
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from pathlib import Path
@@ -76,8 +77,11 @@ def fit_and_test(cfg: DictConfig, run: RunDirectory) -> dict[str, Any]:
     loggers = instantiate_named(cfg.get("logger"))
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
-        if hasattr(logger, "log_hyperparams"):
+        # TensorBoard's hparams tab needs the metric declared up front; CSV takes no metrics here.
+        if "metrics" in inspect.signature(logger.log_hyperparams).parameters:
             logger.log_hyperparams(hyperparameters(cfg), {"hp/best_val_acc": 0.0})
+        else:
+            logger.log_hyperparams(hyperparameters(cfg))
 
     resume = run.resume_checkpoint()
     if resume is not None:
