@@ -50,6 +50,8 @@ def test_quick_benchmark_writes_and_prints_every_figure(tmp_path, capsys):
     order = ["callbacks_built", "fit_start", "first_step_start", "first_step_end", "process_exit"]
     assert all(0 < marks[a] <= marks[b] for a, b in zip(order, order[1:]))
     assert "torch" in figures["startup"]["summary"]["import_seconds_by_package"]
+    # The rerun found the faces the first run cached (the same command, a second time).
+    assert 0 < figures["startup"]["summary"]["seconds_to_first_step_warm"]
 
     runtimes = {row["runtime"]: row for row in figures["inference"]["rows"]}
     assert set(runtimes) == {"PyTorch eager", "ONNX Runtime"}
