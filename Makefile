@@ -13,7 +13,7 @@ SWEEP ?=
 TOP_K ?= 5
 ARGS ?=
 
-.PHONY: setup train test test-fast sweep report pretrained-report cpu-hour-plot leaderboard ensemble bench gpu-results tensorboard clean-venv wheelhouse
+.PHONY: setup train test test-fast sweep report pretrained-report cpu-hour-plot leaderboard ensemble bench gpu-results gpu-bundle tensorboard clean-venv wheelhouse
 
 setup: $(STAMP)
 
@@ -72,6 +72,15 @@ bench: setup
 ## FER2013=<fer2013.csv.gz or its packed .npz>; ARGS=--dry-run does every stage on the CPU at tiny sizes.
 gpu-results: setup
 	$(BIN)/python -m benchmarks.gpu_results --data "$(FER2013)" $(ARGS)
+
+## What a GPU machine with torch, Lightning and OpenCV but no package index lacks to run make gpu-results
+## (all pure Python, so any Python 3): wheels in .gpu/wheels, beside FER2013 packed as WebP (48.6 MiB).
+GPU_DIR ?= .gpu
+gpu-bundle: setup
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir $(GPU_DIR)/wheels hydra-core==1.3.8 omegaconf==2.3.1 \
+		antlr4-python3-runtime==4.9.3 submitit==1.5.4 hydra-submitit-launcher==1.2.0
+	$(BIN)/python -m fer_lightning.pack data.path="$(FER2013)" output=$(GPU_DIR)/fer2013.npz encoding=webp
+	@du -sh $(GPU_DIR)
 
 tensorboard: setup
 	$(BIN)/tensorboard --logdir outputs

@@ -26,9 +26,11 @@ def kaggle(tmp_path):
                         ["Training"] * 5 + ["PublicTest"] * 2 + ["PrivateTest"] * 2)
 
 
-def test_pack_reads_back_bit_for_bit_in_every_reader(kaggle, tmp_path, monkeypatch, capsys):
-    run_hydra_entry(pack_main, monkeypatch, f"data.path={kaggle}")
+@pytest.mark.parametrize("encoding", ["rowdiff", "webp"])
+def test_pack_reads_back_bit_for_bit_in_every_reader(kaggle, tmp_path, monkeypatch, capsys, encoding):
+    run_hydra_entry(pack_main, monkeypatch, f"data.path={kaggle}", f"encoding={encoding}")
     packed = tmp_path / "tiny.npz"  # named after the source, beside it
+    assert ("webp_bytes" in np.load(packed).files) == (encoding == "webp")
     assert "packed 9 faces (train 5, val 2, test 2)" in capsys.readouterr().out
     original, restored = read_rows(kaggle), read_rows(packed)
     for field in FIELDS:
@@ -60,9 +62,9 @@ def test_a_file_that_is_not_a_packed_data_set_is_one_line(kaggle, tmp_path):
     write_packed(good, rows)
     stored = dict(np.load(good))
 
-    def variant(name: str, **changes) -> str:
+    def variant(name: str, base: dict | None = None, **changes) -> str:
         path = tmp_path / f"{name}.npz"
-        np.savez(path, **{**stored, **changes})
+        np.savez(path, **{**(stored if base is None else base), **changes})
         return path
 
     cases = {
@@ -71,6 +73,13 @@ def test_a_file_that_is_not_a_packed_data_set_is_one_line(kaggle, tmp_path):
         variant("bad_dtype", labels=stored["labels"].astype(np.float32)): "array labels is float32",
         variant("object", labels=np.array([None] * 9, dtype=object)): "cannot be read as a packed data set",
     }
+    webp = tmp_path / "webp.npz"
+    write_packed(webp, rows, "webp")
+    as_webp = {k: v for k, v in np.load(webp).items()}
+    corrupt = as_webp["webp_bytes"].copy()
+    corrupt[as_webp["webp_ends"][1]:as_webp["webp_ends"][2]] = 0  # face 2 is no WebP at all
+    cases[variant("webp_corrupt", as_webp, webp_bytes=corrupt)] = "row 2: its WebP face does not decode"
+    cases[variant("webp_ends", as_webp, webp_ends=as_webp["webp_ends"][::-1].copy())] = "rising ends"
     truncated = tmp_path / "truncated.npz"
     truncated.write_bytes(good.read_bytes()[:200])
     cases[truncated] = "cannot be read as a packed data set"

@@ -33,7 +33,7 @@ def pack(cfg: DictConfig) -> Path:
     started = time.perf_counter()
     rows = read_rows(source, str(cfg.data.format), str(cfg.data.on_bad_rows))
     output.parent.mkdir(parents=True, exist_ok=True)
-    write_packed(output, rows)
+    write_packed(output, rows, str(cfg.get("encoding", "rowdiff")))
     counts = ", ".join(f"{split} {count}" for split, count in rows.split_counts().items())
     print(f"packed {len(rows.images)} faces ({counts}) in {time.perf_counter() - started:.1f} s -> {output} "
           f"({output.stat().st_size / 2**20:.1f} MiB)")

@@ -26,6 +26,7 @@ from fer_lightning.config.choices import (
     MIXING_MODES,
     ON_BAD_ROWS,
     ONNX_OPSETS,
+    PACK_ENCODINGS,
     PRECISIONS,
     PREDICT_OUTPUT_SUFFIXES,
     SAMPLERS,
@@ -292,6 +293,8 @@ def check_pack_config(cfg: DictConfig) -> None:
         _fail("data.format", cfg.data.format, allowed(DATA_FORMATS))
     if cfg.data.on_bad_rows not in ON_BAD_ROWS:
         _fail("data.on_bad_rows", cfg.data.on_bad_rows, allowed(ON_BAD_ROWS))
+    if _get(cfg, "encoding") not in PACK_ENCODINGS:
+        _fail("encoding", _get(cfg, "encoding"), allowed(PACK_ENCODINGS))
     check_file_name("output", _get(cfg, "output"), required=False)
     if cfg.output and not str(cfg.output).lower().endswith(".npz"):
         _fail("output", cfg.output, "a file name ending in .npz")

@@ -4,6 +4,8 @@ the checks that refuse a wrong value before any work starts both read them from 
 DATA_SOURCES = ("synthetic", "file")
 DATA_FORMATS = ("auto", "kaggle_csv", "homework_csv", "image_folder", "packed")
 ON_BAD_ROWS = ("raise", "skip")
+# How python -m fer_lightning.pack stores the faces (data/readers/packed.py).
+PACK_ENCODINGS = ("rowdiff", "webp")
 SAMPLERS = (None, "none", "balanced")
 MIXING_MODES = ("mixup", "cutmix")
 # The networks of the model group (models/architectures.py maps each name to its class).
