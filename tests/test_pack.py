@@ -87,3 +87,20 @@ def test_a_file_that_is_not_a_packed_data_set_is_one_line(kaggle, tmp_path):
         with pytest.raises(DataFormatError, match=expected) as error:
             read_rows(path)
         assert str(error.value).startswith(f"{path}: ") and "\n" not in str(error.value)
+
+
+def test_data_fer2013_reads_its_packed_file(kaggle, tmp_path):
+    """data=fer2013 data.path=<the .npz pack made of Kaggle's CSV>: the same splits as the CSV."""
+    from hydra.utils import instantiate
+
+    from tests.conftest import compose_config
+
+    packed = tmp_path / "fer.npz"
+    write_packed(packed, read_rows(kaggle), "webp")
+    modules = []
+    for path in (kaggle, packed):
+        module = instantiate(compose_config(["data=fer2013", f"data.path={path}"]).data)
+        module.setup()
+        modules.append(module)
+    for split in ("train", "val", "test"):
+        assert np.array_equal(modules[0].splits[split].images, modules[1].splits[split].images), split
