@@ -31,9 +31,10 @@ SHARES = {"report": 0.2, "best_single": 0.25, "ensemble_sweep": 0.35}
 DEVICE_PRESETS = {"report": "light", "best_single": "strong", "ensemble_sweep": "strong"}
 ENSEMBLE_TOP_K = 5
 FER2013_TRAIN_IMAGES = 28_709
-# Figures are drawn at the end of a run, not every second epoch; members draw none.
+# Figures now and then, not every epoch of a second; members draw none. No saliency maps: they need
+# Captum, which a GPU machine without a package index may lack (make report draws them afterwards).
 QUIET = ("print_config=false", "callbacks.progress_bar=null", "callbacks.confusion_matrix.every_n_epochs=25",
-         "callbacks.saliency.every_n_epochs=null", "logger=csv")
+         "callbacks.saliency=null")
 MEMBER_QUIET = ("callbacks.confusion_matrix=null", "callbacks.saliency=null", "callbacks.filter_pictures=null",
                 "callbacks.train_val_charts=null", "test=false")
 # --dry-run: the synthetic faces, a network whose step takes milliseconds, two epochs, two members.
