@@ -67,11 +67,12 @@ class Recognizer:
     - ``margin``: border around each detected face, as a fraction of its size (FER2013 crops show a
       little forehead and chin), from 0 to 1.
     - ``min_face_size``: the smallest face looked for, in pixels.
-    - ``tta``: ``none``, ``flip`` (average with the mirrored face) or ``ten_crop``.
+    - ``tta``: ``flip`` (the default: average with the mirrored face, +0.7 to +1.1 points on PublicTest
+      for the shipped models), ``none`` or ``ten_crop``.
     """
 
     def __init__(self, predictor: Predictor, *, detect_faces: bool | None = None, face_detector: str = "haar",
-                 margin: float = 0.1, min_face_size: int = 30, tta: str = "none", batch_size: int = 256) -> None:
+                 margin: float = 0.1, min_face_size: int = 30, tta: str = "flip", batch_size: int = 256) -> None:
         if detect_faces not in (None, True, False):
             raise ConfigError(f"detect_faces={detect_faces!r}: None (auto), True or False")
         if not 0 <= margin <= 1:
