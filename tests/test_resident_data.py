@@ -50,19 +50,23 @@ def test_resident_batches_are_the_loader_batches(epoch):
     assert not torch.equal(batches(resident.train_dataloader())[0][1], batches(plain.train_dataloader())[0][1])
 
 
-def test_ranks_split_one_permutation_without_overlap():
-    images = np.arange(10 * 4, dtype=np.uint8).reshape(10, 2, 2)
-    order = list(np.random.default_rng(0).permutation(10))
-    seen = []
-    for rank in range(3):
-        loader = ResidentBatches(images, np.arange(10), batch_size=2, device="cpu", order=order, rank=rank,
-                                 world_size=3)
-        labels = [int(x) for _, batch in loader for x in batch]
-        assert len(loader) == -(-len(labels) // 2)
-        seen += labels
-    assert sorted(seen) == list(range(10))
+@pytest.mark.parametrize(("count", "world_size", "batch_size"), [(10, 3, 2), (9, 2, 4), (8, 2, 3)])
+def test_ranks_split_one_permutation_and_step_equally_often(count, world_size, batch_size):
+    images = np.zeros((count, 2, 2), dtype=np.uint8)
+    order = list(np.random.default_rng(0).permutation(count))
+    per_rank = []
+    for rank in range(world_size):
+        loader = ResidentBatches(images, np.arange(count), batch_size=batch_size, device="cpu", order=order,
+                                 rank=rank, world_size=world_size)
+        batches = [[int(x) for x in labels] for _, labels in loader]
+        assert len(batches) == len(loader)
+        per_rank.append(batches)
+    # Every rank takes as many batches (DDP would hang otherwise), and every image is seen.
+    assert len({len(batches) for batches in per_rank}) == 1
+    seen = [label for batches in per_rank for batch in batches for label in batch]
+    assert set(seen) == set(range(count)) and len(seen) == -(-count // world_size) * world_size
     unlabelled = ResidentBatches(images, None, batch_size=4, device="cpu")
-    assert [int(x) for _, batch in unlabelled for x in batch] == [-1] * 10
+    assert [int(x) for _, batch in unlabelled for x in batch] == [-1] * count
 
 
 def test_device_augmentation_applies_to_training_batches_only_and_repeats_per_epoch():

@@ -19,7 +19,9 @@ class ResidentBatches:
 
     ``order`` gives each epoch's index order (a sampler); ``None`` keeps the stored order. With
     ``world_size > 1`` each rank takes every ``world_size``-th index of that order, from ``rank``:
-    the ranks share one permutation (same seed) and split it without overlap, as DistributedSampler does.
+    the ranks share one permutation (same seed) and split it, as DistributedSampler does, padded with
+    the order's first indices to a multiple of ``world_size`` so that every rank steps equally often
+    (a rank with one batch fewer would leave the others waiting in their gradient exchange).
     Unlabelled images get label -1, as the loader's dataset gives them.
     """
 
@@ -43,11 +45,14 @@ class ResidentBatches:
             indices = torch.arange(len(self.images))
         else:
             indices = torch.as_tensor(list(self.order), dtype=torch.int64)
+        padding = self._count() * self.world_size - len(indices)
+        if padding:
+            indices = torch.cat([indices, indices[:padding]])
         return indices[self.rank::self.world_size].to(self.device)
 
     def _count(self) -> int:
-        total = len(self.images)
-        return len(range(self.rank, total, self.world_size))
+        """Indices per rank: all of them on one device, the padded share of each under DDP."""
+        return -(-len(self.images) // self.world_size)
 
     def __len__(self) -> int:
         return -(-self._count() // self.batch_size)
