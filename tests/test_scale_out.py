@@ -349,3 +349,16 @@ def test_killed_run_resumes_from_last_checkpoint(tmp_path):
     metrics = read_json(run_dir / "metrics.json")
     assert metrics["status"] == "completed" and metrics["epochs_completed"] == 3
     assert torch.load(last, weights_only=True)["global_step"] == 3 * 4, "3 epochs of 4 batches, none repeated"
+
+
+@pytest.mark.slow
+def test_ddp_cpu_with_resident_data_steps_each_rank_equally_on_its_share(tmp_path):
+    result = run_cli("fer_lightning.train", "trainer=ddp_cpu", "trainer.devices=2", *TINY, "augmentation=none",
+                     "data.device_augment=light", "data.resident=true", "data.synthetic.train=129",
+                     "data.batch_size=32", f"paths.log_dir={tmp_path}")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = [p.parent for p in metrics_files(tmp_path)]
+    metrics = read_json(run_dir / "metrics.json")
+    assert metrics["status"] == "completed" and metrics["epochs_completed"] == 1
+    # 129 faces: one rank's share is padded to 65, so both take ceil(65 / 32) = 3 steps.
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 3
