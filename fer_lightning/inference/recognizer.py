@@ -67,7 +67,7 @@ class Recognizer:
     - ``margin``: border around each detected face, as a fraction of its size (FER2013 crops show a
       little forehead and chin), from 0 to 1.
     - ``min_face_size``: the smallest face looked for, in pixels.
-    - ``tta``: ``flip`` (the default: average with the mirrored face, +0.7 to +1.1 points on PublicTest
+    - ``tta``: ``flip`` (the default: average with the mirrored face, +0.6 to +1.1 points on PublicTest
       for the shipped models), ``none`` or ``ten_crop``.
     """
 
