@@ -96,8 +96,10 @@ def test_cpu_hour_schedules_the_epochs_that_fit_the_hour_at_the_cpus_precision(p
     monkeypatch.setattr(resolvers, "cpu_precision", lambda: precision)
     cfg = compose_config(["experiment=cpu_hour", f"paths.log_dir={tmp_path}"], output_dir=tmp_path)
     assert cfg.trainer.max_epochs == epochs and cfg.trainer.max_time == "00:01:00:00"
-    # The narrow network's hour: about three times the epochs, the rest of the recipe unchanged.
+    # The narrow network's hour: about three times the epochs and random crops, the rest of the recipe unchanged.
     narrow = compose_config(["experiment=cpu_hour_narrow", f"paths.log_dir={tmp_path}"], output_dir=tmp_path)
     assert narrow.trainer.max_epochs == {"32-true": 30, "bf16-mixed": 65}[precision]
     assert list(narrow.model.channels) == [8, 16, 32, 64, 128, 256, 256] and narrow.name == "cpu_hour_narrow"
-    assert narrow.model.optimizer == cfg.model.optimizer and narrow.data.augmentation == cfg.data.augmentation
+    assert narrow.model.optimizer == cfg.model.optimizer and narrow.model.scheduler == cfg.model.scheduler
+    crop = compose_config(["augmentation=crop", f"paths.log_dir={tmp_path}"], output_dir=tmp_path)
+    assert narrow.data.augmentation == crop.data.augmentation != cfg.data.augmentation
