@@ -30,6 +30,7 @@ SHARES = {"report": 0.2, "best_single": 0.25, "ensemble_sweep": 0.35}
 # The albumentations preset each recipe uses, done on the GPU instead.
 DEVICE_PRESETS = {"report": "light", "best_single": "strong", "ensemble_sweep": "strong"}
 ENSEMBLE_TOP_K = 5
+SWEEP_MEMBERS = 12  # conf/experiment/ensemble_sweep.yaml: 2 widths x 3 dropout peaks x 2 seeds
 FER2013_TRAIN_IMAGES = 28_709
 # Figures now and then, not every epoch of a second; members draw none. No saliency maps: they need
 # Captum, which a GPU machine without a package index may lack (make report draws them afterwards).
@@ -153,6 +154,9 @@ def train_stage(stage: Stage, args: argparse.Namespace) -> None:
     env = dict(os.environ)
     if stage.name == "ensemble_sweep":
         command.append("-m")
+        # The members share the CPU cores: each its share of threads, instead of all of them each.
+        members = 2 if args.dry_run else SWEEP_MEMBERS
+        env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // members))
     started = time.monotonic()
     run_logged([*command, *stage_overrides(stage, args)], args.output_dir / "logs" / f"{stage.name}.log", env)
     stage.wall_seconds = time.monotonic() - started
