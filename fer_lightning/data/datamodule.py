@@ -250,7 +250,6 @@ class FERDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader | ResidentBatches:
         split = self.splits["train"]
         transform = build_transform(self.augmentation.get("train"), seed=self.seed)
-        dataset = ImageArrayDataset(split.images, split.labels, transform)
         weights = None
         if self.sampler == "balanced":
             counts = np.bincount(split.labels, minlength=NUM_CLASSES).astype(np.float64)
@@ -258,11 +257,13 @@ class FERDataModule(pl.LightningDataModule):
         elif self.sampler not in SAMPLERS:
             raise ConfigError(f"data.sampler={self.sampler!r} is not allowed: {allowed(SAMPLERS)}")
         reseed = getattr(transform, "set_random_seed", None)
-        sampler = EpochSeededSampler(len(dataset), self.seed, self._current_epoch, weights, on_epoch=reseed)
+        sampler = EpochSeededSampler(len(split.images), self.seed, self._current_epoch, weights, on_epoch=reseed)
         if self.resident:
             device, rank, world_size = self._device_and_rank()
             return ResidentBatches(split.images, split.labels, self.batch_size, device, order=sampler,
                                    rank=rank, world_size=world_size)
+        # Built only for the loader: without augmentation it converts every image to float up front.
+        dataset = ImageArrayDataset(split.images, split.labels, transform)
         return self._loader(dataset, self.batch_size, shuffle=False, sampler=sampler)
 
     def _eval_loader(self, name: str) -> DataLoader | ResidentBatches:
