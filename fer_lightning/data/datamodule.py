@@ -84,7 +84,8 @@ class FERDataModule(pl.LightningDataModule):
         self.seed = seed
         self.splits: dict[str, Split] = {}
         self._device_preset = self._check_device_options()
-        self._augment_generators: dict[tuple[torch.device, int], torch.Generator] = {}
+        # The device augmentation's random stream and the (device, epoch) it was seeded for.
+        self._augment_stream: tuple[tuple[torch.device, int], torch.Generator] | None = None
 
     def _check_device_options(self):
         """The device preset, after refusing combinations that would augment twice or not at all."""
@@ -221,12 +222,12 @@ class FERDataModule(pl.LightningDataModule):
 
         images, *rest = batch
         key = (images.device, int(trainer.current_epoch))
-        if key not in self._augment_generators:
+        if self._augment_stream is None or self._augment_stream[0] != key:
             # A stream per (seed, epoch, rank): a resumed run redraws an epoch exactly, and DDP
             # ranks do not warp their images alike.
-            self._augment_generators = {key: torch.Generator(device=images.device).manual_seed(
-                epoch_seed(self.seed, key[1]) + int(trainer.global_rank))}
-        return (augment_batch(images, self._device_preset, self._augment_generators[key]), *rest)
+            seed = epoch_seed(self.seed, key[1]) + int(trainer.global_rank)
+            self._augment_stream = (key, torch.Generator(device=images.device).manual_seed(seed))
+        return (augment_batch(images, self._device_preset, self._augment_stream[1]), *rest)
 
     def _loader(self, dataset, batch_size: int, shuffle: bool, sampler=None) -> DataLoader:
         return DataLoader(
