@@ -140,13 +140,11 @@ def run_config(run_dir: Path):
 
 
 def training_tflops(run_dir: Path, epoch_seconds: float) -> float:
-    """TFLOP/s of a training epoch: forward + backward FLOPs of an image times the training images."""
+    """TFLOP/s of a FER2013 training epoch: forward + backward FLOPs of an image times its Training rows."""
     from benchmarks.workload import flops_per_image, net_from_config
 
-    config = run_config(run_dir)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    images = metrics.get("train_images") or FER2013_TRAIN_IMAGES
-    return flops_per_image(net_from_config(config.model), train=True) * images / epoch_seconds / 1e12
+    net = net_from_config(run_config(run_dir).model)
+    return flops_per_image(net, train=True) * FER2013_TRAIN_IMAGES / epoch_seconds / 1e12
 
 
 def train_stage(stage: Stage, args: argparse.Namespace) -> None:
