@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.sizes import FER2013_TRAIN_IMAGES
+
 ROOT = Path(__file__).resolve().parents[1]
 # Shares of the time limit; the rest goes to start-ups, the ensemble and writing.
 SHARES = {"report": 0.2, "best_single": 0.25, "ensemble_sweep": 0.35}
@@ -31,7 +33,6 @@ SHARES = {"report": 0.2, "best_single": 0.25, "ensemble_sweep": 0.35}
 DEVICE_PRESETS = {"report": "light", "best_single": "strong", "ensemble_sweep": "strong"}
 ENSEMBLE_TOP_K = 5
 SWEEP_MEMBERS = 12  # conf/experiment/ensemble_sweep.yaml: 2 widths x 3 dropout peaks x 2 seeds
-FER2013_TRAIN_IMAGES = 28_709
 # Figures now and then, not every epoch of a second; members draw none. No saliency maps: they need
 # Captum, which a GPU machine without a package index may lack (make report draws them afterwards).
 QUIET = ("print_config=false", "callbacks.progress_bar=null", "callbacks.confusion_matrix.every_n_epochs=25",
