@@ -61,8 +61,13 @@ def encode_faces(images: np.ndarray, encoding: str) -> dict[str, np.ndarray]:
 
 
 def decode_faces(arrays: dict[str, np.ndarray], source: str) -> np.ndarray:
+    """(N, 48, 48) uint8 faces from whichever encoding ``arrays`` holds, each array checked first."""
     if "images_dx" in arrays:
-        return np.cumsum(arrays["images_dx"], axis=2, dtype=np.uint8)  # wraps mod 256, as stored
+        differences = arrays["images_dx"]
+        if differences.dtype != np.uint8 or differences.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
+            raise DataFormatError(f"{source}: array images_dx is {differences.dtype}{list(differences.shape)}, "
+                                  f"expected uint8[N, {IMAGE_SIZE}, {IMAGE_SIZE}]")
+        return np.cumsum(differences, axis=2, dtype=np.uint8)  # wraps mod 256, as stored
     import cv2
 
     data, ends = arrays["webp_bytes"], arrays["webp_ends"]
@@ -105,9 +110,9 @@ def read_packed(path: Path) -> ParsedRows:
             arrays = {name: stored[name] for name in (*ARRAYS, *faces)}
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
         raise DataFormatError(f"{source}: cannot be read as a packed data set ({error})") from None
-    face_shapes = {"images_dx": (np.uint8, (IMAGE_SIZE, IMAGE_SIZE)), "webp_ends": (np.int64, ())}
-    count = len(arrays["images_dx"] if "images_dx" in arrays else arrays["webp_ends"])
-    for name, (dtype, shape) in {**ARRAYS, **{k: v for k, v in face_shapes.items() if k in arrays}}.items():
+    images = decode_faces(arrays, source)
+    count = len(images)
+    for name, (dtype, shape) in ARRAYS.items():
         array = arrays[name]
         if array.dtype != dtype or array.shape != (count, *shape):
             raise DataFormatError(f"{source}: array {name} is {array.dtype}{list(array.shape)}, "
@@ -119,5 +124,4 @@ def read_packed(path: Path) -> ParsedRows:
     bad = np.flatnonzero((splits < 0) | (splits >= len(SPLITS)))
     if bad.size:
         raise DataFormatError(f"{source}: row {int(bad[0])} has split {int(splits[bad[0]])}, outside 0..{len(SPLITS) - 1}")
-    images = decode_faces(arrays, source)
     return ParsedRows(images=images, **{name: arrays[name] for name in ARRAYS}, names=None, source=source)
