@@ -95,21 +95,24 @@ def member_checkpoint(run: RunRecord) -> Path:
     return run.path / "checkpoints" / "best.ckpt"
 
 
-def load_member(run: RunRecord) -> Member:
+def load_member(run: RunRecord, device: Any = "cpu") -> Member:
     from fer_lightning.inference.ensemble_file import SoftmaxAverage
     from fer_lightning.models.model_files import classifier_from_checkpoint, read_checkpoint
 
     path = member_checkpoint(run)
     classifier = classifier_from_checkpoint(read_checkpoint(path), source=str(path))
-    return Member(run, path, SoftmaxAverage([classifier.net]).eval(), dict(classifier.hparams),
-                  classifier.state_dict())
+    state_dict = classifier.state_dict()  # taken before the move: the ensemble file holds CPU tensors
+    return Member(run, path, SoftmaxAverage([classifier.net]).eval().to(device), dict(classifier.hparams),
+                  state_dict)
 
 
-def loadable_members(runs: Iterable[RunRecord], skipped: list[dict[str, str]]) -> Iterator[Member]:
-    """Members in the given order; a missing or unreadable checkpoint is skipped with a warning."""
+def loadable_members(runs: Iterable[RunRecord], skipped: list[dict[str, str]],
+                     device: Any = "cpu") -> Iterator[Member]:
+    """Members in the given order, each on ``device`` once; a missing or unreadable checkpoint is
+    skipped with a warning."""
     for run in runs:
         try:
-            yield load_member(run)
+            yield load_member(run, device)
         except CheckpointError as error:
             log.warning("skipping run %s: %s", run.path, error)
             skipped.append({"run_dir": str(run.path), "reason": str(error)})
@@ -169,7 +172,7 @@ def choose_members(ranked: list[RunRecord], val: LabelledImages, top_k: int, gre
                                                             transform=val.transform, device=device)
         return member.probabilities["val"]
 
-    in_order = loadable_members(ranked, skipped)
+    in_order = loadable_members(ranked, skipped, device)
     if greedy:
         return greedy_selection(in_order, val_probabilities, val.labels, top_k)
     chosen = list(itertools.islice(in_order, top_k))
