@@ -122,8 +122,10 @@ def test_reading_an_empty_image_names_it_in_one_line(tmp_path):
     empty.write_bytes(b"")
     with pytest.raises(DataFormatError, match=rf"^{empty}: the file is empty \(0 bytes\)$"):
         read_color_image(empty)
-    with pytest.raises(DataFormatError, match=rf"^{tmp_path}: cannot be read"):
+    with pytest.raises(DataFormatError, match=rf"^{tmp_path}: not a regular file$"):
         read_color_image(tmp_path)  # a folder where a file was expected
+    with pytest.raises(DataFormatError, match=rf"^{tmp_path / 'gone.jpg'}: cannot be read \(No such file"):
+        read_color_image(tmp_path / "gone.jpg")
 
 
 def test_a_single_empty_photo_is_one_line_not_a_traceback(checkpoint, tmp_path):

@@ -1,4 +1,4 @@
-"""Errors as the commands show them: one line on stderr."""
+"""Errors and warnings as the commands show them: one line on stderr."""
 
 from __future__ import annotations
 
@@ -7,3 +7,7 @@ import sys
 
 def print_error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr, flush=True)
+
+
+def print_warning(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)

@@ -1,4 +1,4 @@
-"""python -m fer_lightning.demo [ckpt_path=...] [port=7860]: the web demo on a local page."""
+"""python -m fer_lightning.demo [ckpt_path=...] [models=[folder,...]] [port=7860]: the web demo on a local page."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from fer_lightning.cli.entry import run_command
 
 
 def demo(cfg: DictConfig) -> None:
-    from fer_lightning.config.checks import check_demo_config
+    from fer_lightning.cli.console import print_warning
+    from fer_lightning.config.checks import check_demo_config, is_loopback
     from fer_lightning.inference.prediction import detect_option
 
     check_demo_config(cfg)
@@ -24,16 +25,21 @@ def demo(cfg: DictConfig) -> None:
         raise ConfigError('the demo needs Gradio: pip install -e ".[demo]" (or pip install gradio)') from None
     import logging
 
-    from fer_lightning.web.page import Recognizers, build_page
+    from fer_lightning.web.models import ModelCatalog, Recognizers
+    from fer_lightning.web.page import build_page
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the page's own requests are not news
 
-    recognizers = Recognizers(detect_faces=detect_option(cfg.detect_faces), face_detector=str(cfg.face_detector),
-                              margin=float(cfg.margin),
+    catalog = ModelCatalog.build(str(cfg.ckpt_path), [str(folder) for folder in cfg.models])
+    recognizers = Recognizers(max_models=int(cfg.max_models), detect_faces=detect_option(cfg.detect_faces),
+                              face_detector=str(cfg.face_detector), margin=float(cfg.margin),
                               min_face_size=int(cfg.min_face_size), tta=str(cfg.tta))
-    recognizers.get(str(cfg.ckpt_path))  # a wrong checkpoint stops here, in one line, not on the page
-    page = build_page(str(cfg.ckpt_path), recognizers, str(cfg.method))
-    print(f"demo: http://{cfg.host}:{cfg.port}  (Ctrl-C stops it)", flush=True)
+    recognizers.get(catalog.source(catalog.default))  # a wrong checkpoint stops here, in one line
+    page = build_page(catalog, recognizers, str(cfg.method))
+    if not is_loopback(str(cfg.host)):
+        print_warning(f"host={cfg.host}: the page is reachable from other machines; its visitors can use "
+                      f"the {len(catalog.labels)} models it lists and nothing else")
+    print(f"demo: http://{cfg.host}:{cfg.port}  ({len(catalog.labels)} models; Ctrl-C stops it)", flush=True)
     page.launch(server_name=str(cfg.host), server_port=int(cfg.port), max_file_size=f"{int(cfg.max_file_mb)}mb",
                 inbrowser=bool(cfg.open_browser), show_error=False, quiet=True)
 

@@ -108,6 +108,14 @@ def run_command(config_name: str, task: Callable[[DictConfig], T], usage: str, a
     if options:
         print_error(f"{options[0]}: not an option of this command (it takes key=value settings, --help, --cfg job)")
         sys.exit(2)
+    # Every setting these commands read is in their config: adding or deleting a key (Hydra's + and ~)
+    # would be ignored at best (+share=true), so it is refused.
+    added = [arg for arg in args if arg.startswith(("+", "~"))]
+    if added:
+        key = added[0].lstrip("+~").partition("=")[0]
+        print_error(f"{added[0]}: this command has no setting {key!r} to add or remove; it takes key=value "
+                    "for the settings --help lists")
+        sys.exit(2)
 
     def compose_and_run() -> T | None:
         from omegaconf import OmegaConf, open_dict

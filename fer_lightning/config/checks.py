@@ -270,13 +270,37 @@ def check_predict_config(cfg: DictConfig) -> None:
     check_file_name("annotate_dir", _get(cfg, "annotate_dir"), required=False)
 
 
+def is_loopback(host: str) -> bool:
+    """Whether a server bound to ``host`` is reachable from this machine only."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def check_demo_config(cfg: DictConfig) -> None:
     """Raise ConfigError for the first impossible value of ``python -m fer_lightning.demo``."""
     check_all_set(cfg)
     check_file_name("ckpt_path", cfg.ckpt_path)
+    if not OmegaConf.is_list(cfg.models):
+        _fail("models", cfg.models, "a list of folders, e.g. models=[outputs/multiruns/cpu_ensemble]")
+    for index, folder in enumerate(cfg.models):
+        check_file_name(f"models[{index}]", folder)
+        if not Path(folder).is_dir():
+            raise ConfigError(f"models[{index}]={folder}: no such folder")
+    check_positive_int("max_models", cfg.max_models)
     check_positive_int("port", cfg.port)
     if cfg.port > 65535:
         _fail("port", cfg.port, "a port number from 1 to 65535")
+    check_file_name("host", cfg.host)
+    check_bool("allow_remote", cfg.allow_remote)
+    if not is_loopback(cfg.host) and not cfg.allow_remote:
+        raise ConfigError(f"host={cfg.host}: the page would be reachable from other machines; add "
+                          "allow_remote=true to mean it (or leave host at 127.0.0.1)")
     check_positive_int("max_file_mb", cfg.max_file_mb)
     check_choice("method", cfg.method, ATTRIBUTION_METHODS)
     check_choice("tta", cfg.tta, TTA_CHOICES)

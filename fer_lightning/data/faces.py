@@ -8,6 +8,7 @@ area interpolation. Images that already are such crops are used whole.
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,10 @@ CASCADE_NAME = "haarcascade_frontalface_default.xml"
 FACE_CROP_MAX_SIDE = 64
 # FER2013 crops show a little forehead and chin around the face the cascade outlines.
 DEFAULT_MARGIN = 0.1
+# A photo larger than these is refused before it is decoded: a 12,000 x 8,000 camera picture is
+# 96 million pixels, and decoding 100 million takes 300 MB.
+MAX_PHOTO_BYTES = 256 * 2**20
+MAX_PHOTO_PIXELS = 100_000_000
 
 
 @dataclass(frozen=True)
@@ -68,17 +73,49 @@ def read_color_image(path: Path) -> np.ndarray:
     """(H, W, 3) uint8 BGR; reading the bytes first also reads paths OpenCV's imread cannot.
 
     An empty, cut-off, undecodable or unreadable file raises DataFormatError naming it, never
-    OpenCV's own exception: one bad photo must not stop a whole batch.
+    OpenCV's own exception: one bad photo must not stop a whole batch. So does anything that is not
+    a regular file (a device such as /dev/zero never ends), a file over MAX_PHOTO_BYTES, and an image
+    whose header claims more than MAX_PHOTO_PIXELS (checked before decoding allocates it).
     """
     try:
-        data = path.read_bytes()
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise DataFormatError(f"{path}: not a regular file")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_PHOTO_BYTES + 1)
     except OSError as error:
         raise DataFormatError(f"{path}: cannot be read ({error.strerror or error})") from None
+    if len(data) > MAX_PHOTO_BYTES:
+        raise DataFormatError(f"{path}: larger than {MAX_PHOTO_BYTES // 2**20} MiB, too large for a photo")
     try:
+        check_pixel_count(data)
         with quiet_opencv():
             return decode_image(data, path.suffix, cv2.IMREAD_COLOR)
     except ImageDecodeError as error:
         raise DataFormatError(f"{path}: {error}") from None
+
+
+def check_pixel_count(data: bytes) -> None:
+    """ImageDecodeError when the image's header claims more than MAX_PHOTO_PIXELS pixels.
+
+    Pillow reads only the header here; a format it does not know is left to OpenCV's decoder.
+    """
+    import io
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit below is ours
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+    except Image.DecompressionBombError:
+        raise ImageDecodeError(f"more than the {MAX_PHOTO_PIXELS // 10**6} million pixels a photo may have") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return
+    if width * height > MAX_PHOTO_PIXELS:
+        raise ImageDecodeError(f"{width}x{height} pixels, more than the {MAX_PHOTO_PIXELS // 10**6} million "
+                               "a photo may have")
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:

@@ -22,6 +22,9 @@ from fer_lightning.files import atomic_write
 
 ENSEMBLE_KIND = "ensemble"
 ENSEMBLE_FORMAT = 1
+# Checked before any member is built: twelve members of the wide network hold about 130 million values.
+MAX_MEMBERS = 64
+MAX_PARAMETERS = 500_000_000
 
 
 class SoftmaxAverage(nn.Module):
@@ -102,10 +105,20 @@ def member_checkpoints(data: Mapping[str, Any], source: str = "ensemble") -> lis
         raise CheckpointError(f"{source}: an ensemble file without members")
     if not isinstance(weights, list) or len(weights) != len(members):
         raise CheckpointError(f"{source}: an ensemble file whose weights do not match its {len(members)} members")
-    checkpoints = []
+    if len(members) > MAX_MEMBERS:
+        raise CheckpointError(f"{source}: {len(members)} members, more than the {MAX_MEMBERS} an ensemble file may hold")
+    checkpoints, parameters = [], 0
     for index, member in enumerate(members):
         if not isinstance(member, dict) or not isinstance(member.get("state_dict"), dict):
             raise CheckpointError(f"{source}: member {index} has no weights")
+        for key, value in member["state_dict"].items():
+            if not isinstance(value, torch.Tensor):
+                raise CheckpointError(f"{source}: member {index}'s weight {key!r} is not a tensor")
+            # Members may share one stored tensor: counted as each member will hold it once built.
+            parameters += value.numel()
+        if parameters > MAX_PARAMETERS:
+            raise CheckpointError(f"{source}: its members hold more than {MAX_PARAMETERS:,} values in all, more "
+                                  "than an ensemble file may (the file may be small: members can share tensors)")
         checkpoints.append({
             "fer_lightning": {"kind": "model", "format": 1},
             "hyper_parameters": member.get("hyper_parameters") or {},

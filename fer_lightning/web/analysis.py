@@ -5,6 +5,7 @@ map, and its seven probabilities as bars), and a message when there is nothing t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,7 +30,8 @@ class PhotoAnalysis:
 
 
 def analyze_photo(recognizer: Recognizer, image: Any, method: str = "saliency") -> PhotoAnalysis:
-    """The page's answer for one RGB photo (a numpy array as the page's image component gives it)."""
+    """The page's answer for one photo: an uploaded file (a Path, decoded as predict decodes files) or
+    an RGB numpy array (a webcam snapshot). Messages name an uploaded file by its name alone."""
     import cv2
 
     from fer_lightning.data.faces import annotate
@@ -40,13 +42,16 @@ def analyze_photo(recognizer: Recognizer, image: Any, method: str = "saliency") 
         return PhotoAnalysis(None, {}, None, "Upload a photo or take one with the webcam.")
     try:
         # Once, as the API reads images: (H, W) gray or (H, W, 3) BGR uint8, whatever came in.
-        bgr = as_bgr_or_gray(image, "rgb")
+        bgr = as_bgr_or_gray(image, "bgr") if isinstance(image, Path) else as_bgr_or_gray(image, "rgb")
         if max(bgr.shape[:2]) > MAX_SIDE:
             scale = MAX_SIDE / max(bgr.shape[:2])
             bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         explained = recognizer.explain(bgr, method=method)
     except FerError as error:
-        return PhotoAnalysis(None, {}, None, f"**Cannot read this image:** {error}")
+        problem = str(error)
+        if isinstance(image, Path):  # the server's upload folder is none of the visitor's business
+            problem = problem.replace(str(image), image.name)
+        return PhotoAnalysis(None, {}, None, f"**Cannot read this image:** {problem}")
     shown = annotate(bgr, [], [])[:, :, ::-1]  # RGB for the page, gray made colour
     if not explained:
         return PhotoAnalysis(shown, {}, None, "**No face found.** Try a photo where the face is frontal, "

@@ -1,66 +1,51 @@
-"""The demo page (Gradio): a photo in (upload or webcam), its faces out, boxed and labelled, with a
-probability chart and a saliency map per face; the model is a shipped one or a checkpoint path."""
+"""The demo page (Gradio): a photo in (an uploaded file or a webcam snapshot), its faces out, boxed and
+labelled, with a probability chart and a saliency map per face; the model is one of the page's catalog."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fer_lightning.errors import FerError
 from fer_lightning.web.analysis import analyze_photo
+from fer_lightning.web.models import ModelCatalog, Recognizers, UnknownModel
 
 TITLE = "fer-lightning: facial expressions"
-INTRO = ("Upload a photo or use the webcam. Each face is found (OpenCV), cut to 48x48 gray as in FER2013, "
-         "and classified; the panels show where the model looks (saliency) and its seven probabilities.")
+INTRO = ("Upload a photo or take one with the webcam. Each face is found (OpenCV), cut to 48x48 gray as in "
+         "FER2013, and classified; the panels show where the model looks (saliency) and its seven probabilities.")
 
 
-class Recognizers:
-    """Models by name, loaded once: switching back to a model already used costs nothing."""
-
-    def __init__(self, **options: Any) -> None:
-        self.options = options
-        self.loaded: dict[str, Any] = {}
-
-    def get(self, source: str):
-        from fer_lightning.inference.recognizer import Recognizer
-
-        source = (source or "").strip() or "pretrained"
-        if source not in self.loaded:
-            self.loaded[source] = Recognizer.from_checkpoint(source, **self.options)
-        return self.loaded[source]
-
-
-def model_choices() -> list[str]:
-    """Every shipped model as ``pretrained:<name>``, the default one first."""
-    from fer_lightning.models.pretrained import PRETRAINED, read_registry
-
-    registry = read_registry()
-    names = sorted(registry["models"], key=lambda name: name != registry.get("default"))
-    return [f"{PRETRAINED}:{name}" for name in names]
+def answer(catalog: ModelCatalog, recognizers: Recognizers, photo: Any, model: Any, method: str):
+    """The page's four outputs for one photo (a file path or an RGB array) and one model label."""
+    try:
+        source = catalog.source(model)
+    except UnknownModel as error:
+        return None, None, None, f"**Unknown model.** {error}."
+    try:
+        recognizer = recognizers.get(source)
+    except FerError as error:  # a listed file that cannot be used: said on the page
+        return None, None, None, f"**Cannot use the model {model}:** {error}"
+    try:
+        result = analyze_photo(recognizer, Path(photo) if isinstance(photo, str) else photo, method)
+    except Exception as error:  # noqa: BLE001 - the page shows one line, never a stack trace
+        return None, None, None, f"**Something went wrong:** {type(error).__name__}"
+    return result.annotated, result.main_face or None, result.panels, result.message
 
 
-def build_page(default_model: str, recognizers: Recognizers, method: str = "saliency"):
+def build_page(catalog: ModelCatalog, recognizers: Recognizers, method: str = "saliency"):
     import gradio as gr
 
-    def run(image: Any, model: str):
-        try:
-            result = analyze_photo(recognizers.get(model), image, method)
-        except FerError as error:  # a checkpoint that cannot be used: said on the page
-            return None, None, None, f"**Cannot use the model {model}:** {error}"
-        except Exception as error:  # noqa: BLE001 - the page shows one line, never a stack trace
-            return None, None, None, f"**Something went wrong:** {type(error).__name__}: {error}"
-        return result.annotated, result.main_face or None, result.panels, result.message
-
-    choices = model_choices()
-    if default_model not in choices:
-        choices = [default_model, *choices]
     with gr.Blocks(title=TITLE) as page:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         with gr.Row():
             with gr.Column(scale=1):
-                photo = gr.Image(sources=["upload", "webcam"], type="numpy", image_mode="RGB", label="Photo",
-                                 elem_id="photo")
-                model = gr.Dropdown(choices, value=default_model, allow_custom_value=True, elem_id="model",
-                                    label="Model: a shipped one, or type the path of a checkpoint or ensemble file")
+                # A file, not an image component: the project decodes it, so a broken, empty or
+                # non-image upload is answered on the page, and 16-bit images read as predict reads them.
+                upload = gr.File(label="Photo (PNG, JPEG, BMP, WebP)", type="filepath", elem_id="photo")
+                webcam = gr.Image(sources=["webcam"], type="numpy", image_mode="RGB", label="Webcam",
+                                  elem_id="webcam")
+                model = gr.Dropdown(catalog.labels, value=catalog.default, allow_custom_value=False,
+                                    elem_id="model", label="Model")
                 analyse = gr.Button("Analyse", variant="primary", elem_id="analyse")
             with gr.Column(scale=2):
                 message = gr.Markdown(elem_id="message")
@@ -69,6 +54,14 @@ def build_page(default_model: str, recognizers: Recognizers, method: str = "sali
                     label = gr.Label(num_top_classes=7, label="The largest face", elem_id="label", scale=2)
                 panels = gr.Plot(label="Each face: where the model looks, and its probabilities", elem_id="panels")
         outputs = [faces, label, panels, message]
-        analyse.click(run, [photo, model], outputs)
-        photo.upload(run, [photo, model], outputs)
+
+        def from_upload(photo: Any, chosen: Any):
+            return answer(catalog, recognizers, photo, chosen, method)
+
+        def from_either(photo: Any, snapshot: Any, chosen: Any):
+            return answer(catalog, recognizers, photo if photo is not None else snapshot, chosen, method)
+
+        upload.upload(from_upload, [upload, model], outputs)
+        webcam.input(from_upload, [webcam, model], outputs)
+        analyse.click(from_either, [upload, webcam, model], outputs)
     return page
