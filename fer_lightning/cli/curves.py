@@ -14,7 +14,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from fer_lightning.cli.entry import run_task
+from fer_lightning.cli.entry import parse_options, run_task
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -28,7 +28,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--title", default="", help="the plot's title")
     parser.add_argument("--epoch-time", choices=("recorded", "median"), default="recorded",
                         help="each epoch's own recorded time, or the run's median epoch time for every epoch")
-    return parser.parse_args(argv)
+    return parse_options(parser, argv)
 
 
 def split_label(item: str) -> tuple[str, str]:

@@ -45,7 +45,7 @@ def demo(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    run_command("demo", demo, __doc__)
+    run_command("demo", demo, __doc__, main_input="ckpt_path")
 
 
 if __name__ == "__main__":

@@ -14,8 +14,9 @@ import os
 import sys
 from pathlib import Path
 
-from fer_lightning.cli.entry import run_task
-from fer_lightning.config.resolvers import project_root, register_resolvers
+from fer_lightning.cli.entry import parse_options, run_task
+from fer_lightning.config.paths import outputs_dir
+from fer_lightning.config.resolvers import register_resolvers
 from fer_lightning.terminal import console
 
 register_resolvers()
@@ -43,7 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, metavar="FILE",
                         help="the ensemble file; its summary goes to FILE with a .json suffix (default "
                              "SWEEP_DIR/ensemble.ckpt, with --greedy SWEEP_DIR/ensemble-greedy.ckpt)")
-    return parser.parse_args(argv)
+    return parse_options(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     from fer_lightning.inference.sweep_ensemble import build_ensemble, render_table
     from fer_lightning.runs.leaderboard import latest_sweep
 
-    sweep_dir = args.sweep_dir or run_task(latest_sweep, Path(project_root()) / "outputs" / "multiruns")
+    sweep_dir = args.sweep_dir or run_task(latest_sweep, Path(outputs_dir()) / "multiruns")
     document = run_task(build_ensemble, sweep_dir, top_k=args.top_k, greedy=args.greedy,
                         batch_size=args.batch_size, output=args.output, device=args.device)
     console().print(render_table(document))

@@ -8,6 +8,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+if TYPE_CHECKING:
+    import argparse
+
 from fer_lightning.cli.console import print_error
 from fer_lightning.errors import FerError
 
@@ -33,6 +36,41 @@ def quote_path_overrides(args: Sequence[str], keys: Sequence[str] = PATH_KEYS) -
             arg = key + "='" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
         quoted.append(arg)
     return quoted
+
+
+def parse_options(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """argparse for the commands with --options (leaderboard, ensemble, curves, publish), which also take
+    each option as key=value, as every other command does: ``top_k=3`` is ``--top-k 3``, ``greedy=true``
+    is ``--greedy``. An argument whose key is no option (a path holding '=') is left as it is."""
+    options = {action.dest: action for action in parser._actions if action.option_strings}
+    translated: list[str] = []
+    for arg in list(sys.argv[1:] if argv is None else argv):
+        key, sep, value = arg.partition("=")
+        action = options.get(key.replace("-", "_")) if sep and not arg.startswith("-") else None
+        if action is None:
+            translated.append(arg)
+        elif action.nargs == 0:  # a switch
+            if value.lower() not in ("true", "false"):
+                parser.error(f"{arg}: {key} is true or false")
+            translated += [action.option_strings[-1]] if value.lower() == "true" else []
+        else:
+            translated += [action.option_strings[-1], value]
+    return parser.parse_args(translated)
+
+
+def main_input_as_override(args: Sequence[str], key: str | None) -> list[str]:
+    """``fer predict photo.jpg``: the one argument that is no ``key=value`` setting (no '=', or an
+    existing path that holds one) is the command's main input, ``key=<it>``."""
+    positional = [arg for arg in args if not arg.startswith(("-", "+", "~")) and ("=" not in arg or Path(arg).exists())]
+    if not positional:
+        return list(args)
+    if key is None:
+        raise FerError(f"{positional[0]}: this command takes key=value settings only (see --help)")
+    if len(positional) > 1:
+        raise FerError(f"{positional[1]}: one {key} at a time (already given: {positional[0]})")
+    if any(arg.partition("=")[0] == key for arg in args if arg not in positional):
+        raise FerError(f"{positional[0]}: {key} is given twice (as {key}= and on its own)")
+    return [f"{key}={arg}" if arg in positional else arg for arg in args]
 
 
 def run_task(task: Callable[..., T], *args: object, **kwargs: object) -> T:
@@ -87,18 +125,20 @@ def run_entry(hydra_main: Callable[[], object]) -> None:
         sys.exit(2)
 
 
-def run_command(config_name: str, task: Callable[[DictConfig], T], usage: str, argv: Sequence[str] | None = None) -> T:
+def run_command(config_name: str, task: Callable[[DictConfig], T], usage: str, argv: Sequence[str] | None = None,
+                main_input: str | None = None) -> T:
     """A command that writes no run directory (evaluate, predict, export, report): ``conf/<config_name>``
     composed once with the command line's overrides (Hydra's grammar and errors), then ``task(cfg)``.
 
     ``@hydra.main`` would compose the config twice (once only to tell a run from a sweep), a tenth of
     predict's answer time, and these commands have no sweep, log file or working directory to set up.
     ``--help`` prints ``usage`` and the settings; ``--cfg job`` prints the composed settings.
+    ``main_input``: the key that an argument given on its own sets (``fer predict photo.jpg``).
     Errors a user can fix end as one line and exit status 2.
     """
     import logging
 
-    args = quote_path_overrides(sys.argv[1:] if argv is None else argv)
+    args = list(sys.argv[1:] if argv is None else argv)
     show = None
     if args and args[0] in ("-h", "--help"):
         show, args = "help", args[1:]
@@ -107,6 +147,11 @@ def run_command(config_name: str, task: Callable[[DictConfig], T], usage: str, a
     options = [arg for arg in args if arg.startswith("-")]
     if options:
         print_error(f"{options[0]}: not an option of this command (it takes key=value settings, --help, --cfg job)")
+        sys.exit(2)
+    try:
+        args = quote_path_overrides(main_input_as_override(args, main_input))
+    except FerError as error:
+        print_error(str(error))
         sys.exit(2)
     # Every setting these commands read is in their config: adding or deleting a key (Hydra's + and ~)
     # would be ignored at best (+share=true), so it is refused.
@@ -126,9 +171,15 @@ def run_command(config_name: str, task: Callable[[DictConfig], T], usage: str, a
         cfg = bind_run(compose_config(args, config_name, with_hydra=True), Path.cwd(), job_id=config_name)
         with open_dict(cfg):
             del cfg["hydra"]
-        if show is not None:
-            settings = OmegaConf.to_yaml(cfg)
-            print(f"{usage}\n\nSettings (key=value to change):\n{settings}" if show == "help" else settings, end="")
+        if show == "help":
+            from fer_lightning.config.describe import settings_help
+            from fer_lightning.config.paths import config_dir
+
+            described = settings_help(Path(config_dir()) / f"{config_name}.yaml", cfg)
+            print(f"{usage.strip()}\n\nSettings (key=value to change; the default shown):\n{described}")
+            return None
+        if show == "cfg":
+            print(OmegaConf.to_yaml(cfg), end="")
             return None
         # What the library logs is what the user reads: plain lines on stderr, warnings and up always.
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr, force=True)

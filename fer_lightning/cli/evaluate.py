@@ -15,7 +15,7 @@ def evaluate(cfg: DictConfig) -> float:
 
 
 def main() -> None:
-    run_command("evaluate", evaluate, __doc__)
+    run_command("evaluate", evaluate, __doc__, main_input="ckpt_path")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ def export(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    run_command("export", export, __doc__)
+    run_command("export", export, __doc__, main_input="ckpt_path")
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fer_lightning.cli.entry import run_task
-from fer_lightning.config.resolvers import project_root
+from fer_lightning.cli.entry import parse_options, run_task
+from fer_lightning.config.paths import outputs_dir
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -20,14 +20,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the table as JSON")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing --json file that is not a leaderboard")
-    return parser.parse_args(argv)
+    return parse_options(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from fer_lightning.runs.leaderboard import latest_sweep, leaderboard
 
-    sweep_dir = args.sweep_dir or run_task(latest_sweep, Path(project_root()) / "outputs" / "multiruns")
+    sweep_dir = args.sweep_dir or run_task(latest_sweep, Path(outputs_dir()) / "multiruns")
     run_task(leaderboard, sweep_dir, json_path=args.json, overwrite=args.overwrite)
 
 

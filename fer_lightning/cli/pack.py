@@ -41,7 +41,7 @@ def pack(cfg: DictConfig) -> Path:
 
 
 def main() -> None:
-    run_command("pack", pack, __doc__)
+    run_command("pack", pack, __doc__, main_input="data.path")
 
 
 if __name__ == "__main__":

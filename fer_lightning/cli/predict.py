@@ -31,7 +31,7 @@ def write_timeline(table: Path) -> Path:
 
 
 def main() -> None:
-    run_command("predict", predict, __doc__)
+    run_command("predict", predict, __doc__, main_input="input")
 
 
 if __name__ == "__main__":

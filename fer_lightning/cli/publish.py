@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fer_lightning.cli.entry import run_task
+from fer_lightning.cli.entry import parse_options, run_task
 from fer_lightning.config.resolvers import register_resolvers
 from fer_lightning.errors import FerError
 
@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hardware", default=None,
                         help="where it was trained, for the model card (default: this machine's CPU)")
     parser.add_argument("--not-default", action="store_true", help="keep the current default model")
-    return parser.parse_args(argv)
+    return parse_options(parser, argv)
 
 
 def cpu_name() -> str:

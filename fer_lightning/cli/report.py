@@ -22,7 +22,7 @@ def report(cfg: DictConfig) -> Path:
 
 
 def main() -> None:
-    run_command("report", report, __doc__)
+    run_command("report", report, __doc__, main_input="run_dir")
 
 
 if __name__ == "__main__":

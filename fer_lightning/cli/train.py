@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import sys
+import textwrap
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -57,7 +60,40 @@ def train_command(cfg: DictConfig) -> float | None:
         return math.nan
 
 
+def train_help() -> str:
+    """``--help``: the command, its own settings and every config group's options, from the config
+    files' comments (Hydra's own page: --hydra-help)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from fer_lightning.config.compose import compose_config
+    from fer_lightning.config.describe import groups_help, key_comments
+
+    conf = Path(config_dir())
+    described = key_comments((conf / "train.yaml").read_text())
+    cfg = compose_config([], "train", with_hydra=True)
+    chosen = {group: str(option) for group, option in cfg.hydra.runtime.choices.items()}
+    HydraConfig.instance().cfg = None
+    own = []
+    for key in re.findall(r"^([a-z_]+):", (conf / "train.yaml").read_text(), flags=re.MULTILINE):
+        if key in cfg and key not in ("defaults", "hydra"):
+            value = cfg[key]
+            own.append(f"  {key}={'null' if value is None else str(value).lower() if isinstance(value, bool) else value}")
+            if key in described:
+                own.append(textwrap.fill(described[key], 100, initial_indent="      ", subsequent_indent="      "))
+    return "\n".join([
+        "fer train [-m] [group=option ...] [key=value ...]   (also: python -m fer_lightning.train)",
+        "Train the report's CNN (or another network) on the chosen data; -m runs a sweep, one run per",
+        "combination (fer train -m model.dropout=0.3,0.5). Runs write outputs/runs/<name>/<overrides>/.",
+        "", "Settings of the command:", *own,
+        "", "Config groups (group=option; * the default):", groups_help(conf, chosen),
+        "", "Every setting of a run, with the values it would use: fer train [overrides] --cfg job",
+    ])
+
+
 def main() -> None:
+    if sys.argv[1:2] in (["--help"], ["-h"]):
+        print(train_help())
+        return
     # A checkpoint's path may hold '=' and ',' (run directories are named after overrides).
     sys.argv[1:] = quote_path_overrides(sys.argv[1:], keys=("init_from",))
     run_entry(hydra_main)
