@@ -16,6 +16,9 @@ from fer_lightning.config.compose import compose_config as compose_config_in_pro
 from fer_lightning.config.resolvers import register_resolvers
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+# Whatever a test's command writes by default (caches, results of shipped models) goes to a folder of
+# the test session's, never into the checkout; commands started by tests inherit it.
+os.environ["FER_OUTPUTS"] = tempfile.mkdtemp(prefix="fer-test-outputs-")
 register_resolvers()
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 

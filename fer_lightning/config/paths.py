@@ -1,5 +1,7 @@
-"""Where the Hydra configs live, for an editable checkout and for an installed wheel."""
+"""Where the Hydra configs live (an editable checkout or an installed wheel), and where every command
+writes by default."""
 
+import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # fer_lightning/
@@ -10,3 +12,15 @@ def config_dir() -> str:
     if packaged.is_dir():
         return str(packaged)
     return str(PACKAGE_DIR.parent / "conf")
+
+
+# Set by the test suite (and by users who keep outputs elsewhere): the folder that holds runs/,
+# multiruns/, cache/ and pretrained/ results instead of <project>/outputs.
+OUTPUTS_VARIABLE = "FER_OUTPUTS"
+
+
+def outputs_dir() -> str:
+    """The default folder of everything the commands write: $FER_OUTPUTS, else <project>/outputs."""
+    from fer_lightning.config.resolvers import project_root
+
+    return os.environ.get(OUTPUTS_VARIABLE) or str(Path(project_root()) / "outputs")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from fer_lightning.config.paths import PACKAGE_DIR
+from fer_lightning.config.paths import PACKAGE_DIR, outputs_dir
 
 # Overrides that do not change what is trained, so they do not change where a run (or a sweep)
 # lives; conf/hydra/default.yaml reads this list through ${fer.neutral_keys:}.
@@ -101,6 +101,7 @@ def cpu_hour_epochs(bf16_epochs: int | None = None, fp32_epochs: int | None = No
 def register_resolvers() -> None:
     for name, function in (
         ("fer.root", project_root),
+        ("fer.outputs", outputs_dir),
         ("fer.run_key", run_key),
         ("fer.cpu_precision", cpu_precision),
         ("fer.cpu_hour_epochs", cpu_hour_epochs),

@@ -75,9 +75,9 @@ def data_settings(settings: Any, where: str) -> dict[str, Any]:
 
 
 def local_cache_dir() -> str:
-    from fer_lightning.config.resolvers import project_root
+    from fer_lightning.config.paths import outputs_dir
 
-    return str(Path(project_root()) / "outputs" / "cache")
+    return str(Path(outputs_dir()) / "cache")
 
 
 def datamodule_from_settings(settings: Any, where: str) -> FERDataModule:

@@ -118,7 +118,7 @@ def output_anchor(ckpt_path: Any) -> Path:
     (whose folder is part of the installed package), ``outputs/pretrained/<name>.pt`` of the project."""
     if not is_pretrained(ckpt_path):
         return Path(ckpt_path)
-    from fer_lightning.config.resolvers import project_root
+    from fer_lightning.config.paths import outputs_dir
 
     name = model_name(ckpt_path, read_registry())
-    return Path(project_root()) / "outputs" / "pretrained" / f"{name}.pt"
+    return Path(outputs_dir()) / "pretrained" / f"{name}.pt"
