@@ -21,3 +21,20 @@ def console(width: int | None = None) -> Console:
     if width is None and not sys.stdout.isatty():
         width = PIPED_WIDTH
     return Console(width=width)
+
+
+class LibraryChatter:
+    """A logging filter for the screen: drops Lightning's set-up notices that say nothing about this
+    run (hardware absent, tips, seeds and precision the run's header already gives). Warnings and
+    everything else pass; the log file keeps them all."""
+
+    SOURCES = ("pytorch_lightning", "lightning_fabric", "lightning")
+    NOTICES = ("💡 Tip", "GPU available", "TPU available", "HPU available", "Seed set to",
+               "Using bfloat16 Automatic Mixed Precision", "Using 16bit Automatic Mixed Precision",
+               "Loading `train_dataloader` to estimate", "Restoring states from the checkpoint path",
+               "Loaded model weights from the checkpoint")
+
+    def filter(self, record) -> bool:
+        if record.levelno >= 30 or not record.name.startswith(self.SOURCES):
+            return True
+        return not str(record.msg).startswith(self.NOTICES)

@@ -68,6 +68,9 @@ def fit_and_test(cfg: DictConfig, run: RunDirectory) -> dict[str, Any]:
     datamodule.setup("fit")
     log.info("data: %s", datamodule.describe())
     model = instantiate(cfg.model)
+    log.info("network: %s, %s parameters; max_epochs=%s precision=%s seed=%s", type(model.net).__name__,
+             f"{sum(p.numel() for p in model.parameters()):,}", cfg.trainer.max_epochs, cfg.trainer.precision, cfg.seed)
+    log.info("writing %s (its config: .hydra/config.yaml; every line of this screen: train.log)", run.path)
     if cfg.get("init_from"):
         from fer_lightning.models.model_files import load_initial_weights
 
@@ -100,8 +103,11 @@ def fit_and_test(cfg: DictConfig, run: RunDirectory) -> dict[str, Any]:
     best_path = checkpoint.best_model_path if checkpoint is not None else ""
     test_acc = None
     if cfg.test and datamodule.has_split("test"):
-        results = trainer.test(model, datamodule=datamodule, ckpt_path=best_path or None, weights_only=True)
+        results = trainer.test(model, datamodule=datamodule, ckpt_path=best_path or None, weights_only=True,
+                               verbose=False)
         test_acc = results[0].get("acc/test") if results else None
+        if test_acc is not None:
+            log.info("test: acc %.4f with the best checkpoint", test_acc)
     return {
         "best_val_acc": fitted.best_val_acc,
         "best_epoch": fitted.best_epoch,
