@@ -23,12 +23,17 @@ def atomic_write(path: str | Path, mode: str = "wb", **open_args: object) -> Ite
     try:
         with open(partial, mode, **open_args) as handle:
             yield handle
+            handle.flush()
+            os.fsync(handle.fileno())  # on disk before it replaces the old file, not only in the page cache
         os.replace(partial, path)
     except OSError as error:
         # A full disk's error names no file (it comes from write or close): name the one being written.
         raise write_error(path, error) from None
     finally:
-        partial.unlink(missing_ok=True)
+        try:
+            partial.unlink(missing_ok=True)
+        except OSError:
+            pass  # a folder that cannot be written holds no partial file; the error above says why
 
 
 def write_text(path: str | Path, text: str) -> None:

@@ -8,6 +8,7 @@ import pytest
 from hydra.utils import instantiate
 
 from fer_lightning.config.checks import check_train_config
+from fer_lightning.errors import ConfigError
 from fer_lightning.config.paths import config_dir
 from tests.conftest import compose_config
 
@@ -103,3 +104,11 @@ def test_cpu_hour_schedules_the_epochs_that_fit_the_hour_at_the_cpus_precision(p
     assert narrow.model.optimizer == cfg.model.optimizer and narrow.model.scheduler == cfg.model.scheduler
     crop = compose_config(["augmentation=crop", f"paths.log_dir={tmp_path}"], output_dir=tmp_path)
     assert narrow.data.augmentation == crop.data.augmentation != cfg.data.augmentation
+
+
+def test_a_data_path_the_chosen_data_does_not_read_is_an_error(tmp_path):
+    packed = tmp_path / "fer2013.npz"
+    packed.write_bytes(b"")
+    cfg = compose_config([f"data.path={packed}", f"paths.log_dir={tmp_path}"])  # data=synthetic, the default
+    with pytest.raises(ConfigError, match="data.path=.*: the synthetic faces .* read no file; .*data=fer2013"):
+        check_train_config(cfg)

@@ -205,3 +205,61 @@ def test_ensemble_command_names_a_sweep_without_runs(tmp_path, capsys):
         main([str(tmp_path / "empty")])
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.strip().startswith(f"error: {tmp_path / 'empty'}: no runs here")
+
+
+# ------------------------------------------------------------------ what an ensemble may write and read
+def test_the_ensemble_never_replaces_an_input_or_a_file_of_another_kind(tmp_path):
+    sweep = fake_sweep(tmp_path, val_accs=[0.6, 0.5])
+    member = sweep / "model.dropout=0.3" / "checkpoints" / "best.ckpt"
+    kept = member.read_bytes()
+    photo = tmp_path / "victim.jpg"
+    photo.write_bytes(b"\xff\xd8 a photo \xff\xd9")
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"mine": true}')
+    for output, refused in ((member, "inside the run"), (sweep / "model.dropout=0.4" / "ens.ckpt", "inside the run"),
+                            (photo, "ends in .ckpt or .pt"), (tmp_path / "notes.txt", "ends in .ckpt or .pt"),
+                            (tmp_path / "notes.ckpt", "its summary"), (sweep / "multirun.yaml", ".ckpt or .pt")):
+        with pytest.raises(FerError, match=refused):
+            build_ensemble(sweep, top_k=2, output=output)
+    assert member.read_bytes() == kept and notes.read_text() == '{"mine": true}'
+    assert photo.read_bytes() == b"\xff\xd8 a photo \xff\xd9"
+    # A checkpoint that is not an ensemble is replaced only when asked.
+    other = tmp_path / "model.ckpt"
+    other.write_bytes(member.read_bytes())
+    with pytest.raises(FerError, match="is not an ensemble file: pass --overwrite"):
+        build_ensemble(sweep, top_k=2, output=other)
+    build_ensemble(sweep, top_k=2, output=other, overwrite=True)
+    assert load_predictor(other).kind == "ensemble"
+    build_ensemble(sweep, top_k=1, output=other)  # an ensemble file of its own may be replaced
+
+
+def test_members_come_from_each_run_s_own_checkpoint_and_impossible_accuracies_rank_nowhere(tmp_path):
+    sweep = fake_sweep(tmp_path, val_accs=[0.6, 0.5, 0.4])
+    # In a copied sweep every metrics.json may name one file elsewhere: each run's own file counts.
+    elsewhere = sweep / "model.dropout=0.3" / "checkpoints" / "best.ckpt"
+    for run in sweep.glob("model.dropout=*"):
+        metrics = json.loads((run / "metrics.json").read_text())
+        (run / "metrics.json").write_text(json.dumps({**metrics, "best_checkpoint": str(elsewhere)}))
+    build_ensemble(sweep, top_k=3)
+    members = torch.load(sweep / "ensemble.ckpt", weights_only=True)["members"]
+    first_weights = [next(iter(m["state_dict"].values())) for m in members]
+    assert len(members) == 3 and not torch.equal(first_weights[0], first_weights[2])  # not one file thrice
+    for impossible in ("1e308", "NaN", "-0.5", "true"):
+        run = sweep / "model.dropout=0.5"
+        metrics = json.loads((run / "metrics.json").read_text())
+        (run / "metrics.json").write_text(json.dumps(metrics).replace('"best_val_acc": 0.4',
+                                                                      f'"best_val_acc": {impossible}'))
+        document = build_ensemble(sweep, top_k=3)
+        assert run.name not in {Path(m["run_dir"]).name for m in document["members"]}
+        (run / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_a_huge_metrics_file_is_not_read_whole(tmp_path):
+    from fer_lightning.runs.leaderboard import MAX_JSON_BYTES, read_run
+
+    sweep = fake_sweep(tmp_path, val_accs=[0.6])
+    run = sweep / "model.dropout=0.3"
+    with (run / "metrics.json").open("r+b") as handle:
+        handle.truncate(2 * 2**30)  # sparse: 2 GB on paper, nothing on disk
+    record = read_run(run)
+    assert record.status == "failed" and "unreadable" in record.error and MAX_JSON_BYTES < 2**30

@@ -156,3 +156,20 @@ def test_the_shipped_model_verifies_and_loads():
         faces = generate_synthetic_faces(4, seed=0).images
         probabilities = predict_probabilities(predictor.module, faces)
         assert probabilities.shape == (4, 7) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "/tmp/absolute", "", ".hidden", "a/b", "tiny.pt", "x" * 65])
+def test_a_published_name_is_a_plain_name(trained_run, tmp_path, capsys, name):
+    with pytest.raises(SystemExit) as stopped:
+        publish_main([str(trained_run), "--name", name, "--directory", str(tmp_path / "shelf")])
+    assert stopped.value.code == 2 and "a model name is 1 to 64 letters" in capsys.readouterr().err
+    assert not (tmp_path / "shelf").exists() and not list(tmp_path.parent.glob("escaped*"))
+
+
+def test_replacing_a_published_model_must_be_asked_for_and_says_what_it_replaces(shelf, trained_run, capsys):
+    registry = json.loads((shelf / "models.json").read_text())
+    with pytest.raises(SystemExit) as stopped:
+        publish_main([str(trained_run), "--name", "tiny", "--directory", str(shelf)])
+    error = capsys.readouterr().err
+    assert stopped.value.code == 2 and "the model tiny (" in error and "pass --replace" in error
+    assert json.loads((shelf / "models.json").read_text()) == registry

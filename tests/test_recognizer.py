@@ -3,6 +3,8 @@ predict command; explanations and videos."""
 
 from __future__ import annotations
 
+import logging
+
 import csv
 import subprocess
 import sys
@@ -39,6 +41,9 @@ def test_every_image_form_gives_the_same_faces(recognizer, tmp_path):
         "rgb array": (bgr[:, :, ::-1], "rgb"),
         "rgba array": (np.dstack([bgr[:, :, ::-1], np.full(bgr.shape[:2], 255, np.uint8)]), "rgb"),
         "float array": (bgr.astype(np.float32) / 255.0, "bgr"),
+        "float array in 0..255": (bgr.astype(np.float64), "bgr"),
+        "uint16 array": (bgr.astype(np.uint16) * 257, "bgr"),
+        "int64 array": (bgr.astype(np.int64), "bgr"),
         "PIL image": (Image.fromarray(bgr[:, :, ::-1].copy()), "bgr"),  # its mode says RGB, whatever is passed
     }
     answers = {name: recognizer.predict(image, color_order=order) for name, (image, order) in forms.items()}
@@ -86,6 +91,12 @@ def test_no_face_and_bad_images(recognizer):
         recognizer.predict(np.zeros((10, 10, 2), np.uint8))
     with pytest.raises(DataFormatError, match="NaN"):
         recognizer.predict(np.full((48, 48), np.nan, np.float32))
+    # Values no image format gives are refused, not clipped into another image.
+    for wrong, words in ((np.full((48, 48), -3.0), "float64 pixels from -3 to -3"),
+                         (np.full((48, 48), 300, np.int32), "int32 pixels from 300 to 300"),
+                         (np.full((48, 48), 1000.0, np.float32), "expected 0..255")):
+        with pytest.raises(DataFormatError, match=words):
+            recognizer.predict(wrong)
     with pytest.raises(ConfigError, match="margin"):
         Recognizer(recognizer.predictor, margin=3)
     with pytest.raises(ConfigError, match="color_order"):
@@ -162,3 +173,18 @@ def test_a_detector_that_is_not_installed_says_how_to_install_it(monkeypatch):
     for name in ("hog", "cnn"):
         with pytest.raises(FerError, match=r'face_detector=.* needs dlib: pip install -e "\.\[faces\]"'):
             face_detector(name)
+
+
+def test_a_cut_off_video_says_how_much_of_it_was_read(recognizer, tmp_path, caplog):
+    clip = tmp_path / "clip.avi"
+    image = cv2.resize(astronaut_bgr(), (160, 160))
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 160))
+    for index in range(20):
+        writer.write(np.roll(image, index, axis=1))
+    writer.release()
+    data = clip.read_bytes()
+    clip.write_bytes(data[: len(data) * 6 // 10])  # the header still announces 20 frames
+    with caplog.at_level(logging.WARNING):
+        frames = recognizer.analyze_video(clip, every_n_frames=1)
+    assert 0 < len(frames) < 20
+    assert f"only {len(frames)} of the 20 frames its header announces" in caplog.text and "clip.avi" in caplog.text

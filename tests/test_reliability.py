@@ -174,3 +174,38 @@ def test_a_last_checkpoint_that_no_longer_fits_is_one_line_with_the_way_on(train
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and "cannot resume from" in lines[0] and "retrain=true" in lines[0]
     assert last.is_file()  # nothing the user made is deleted
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MB file system of its own (tmpfs, as root): room for one checkpoint and a bit, not two."""
+    import os
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_full_disk_never_truncates_the_last_good_checkpoint(small_disk, train_config):
+    import torch
+    from hydra.utils import instantiate
+
+    from fer_lightning.errors import WriteError
+    from fer_lightning.runs.checkpoint_io import AtomicCheckpointIO
+
+    trainer = instantiate(train_config().trainer, logger=False, callbacks=[])
+    assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)  # what every run writes with
+    last = small_disk / "checkpoints" / "last.ckpt"
+    good = {"state_dict": {"w": torch.ones(400_000)}, "epoch": 3}  # 1.6 MB
+    trainer.strategy.checkpoint_io.save_checkpoint(good, last)
+    size = last.stat().st_size
+    with pytest.raises(WriteError, match=f"{last}: cannot write \\(No space left on device\\)"):
+        trainer.strategy.checkpoint_io.save_checkpoint({"state_dict": {"w": torch.zeros(400_000)}, "epoch": 4}, last)
+    assert last.stat().st_size == size and torch.equal(torch.load(last, weights_only=True)["state_dict"]["w"],
+                                                        good["state_dict"]["w"])
+    assert [p.name for p in last.parent.iterdir()] == ["last.ckpt"]  # no partial file left behind

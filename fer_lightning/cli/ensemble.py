@@ -1,4 +1,4 @@
-"""python -m fer_lightning.ensemble [SWEEP_DIR] [--top-k K] [--greedy] [--output FILE]
+"""python -m fer_lightning.ensemble [SWEEP_DIR] [--top-k K] [--greedy] [--output FILE [--overwrite]]
 
 Average the best runs of a sweep (chosen by validation accuracy, never test accuracy) into one
 ensemble file, SWEEP_DIR/ensemble.ckpt (with --greedy: SWEEP_DIR/ensemble-greedy.ckpt), and report
@@ -41,6 +41,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=256, help="images per forward pass (default 256)")
     parser.add_argument("--device", default="auto",
                         help="where the members compute: auto (the GPU when there is one), cpu, cuda or cuda:N")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --output (or its .json) that is not an ensemble file or summary")
     parser.add_argument("--output", type=Path, metavar="FILE",
                         help="the ensemble file; its summary goes to FILE with a .json suffix (default "
                              "SWEEP_DIR/ensemble.ckpt, with --greedy SWEEP_DIR/ensemble-greedy.ckpt)")
@@ -59,7 +61,8 @@ def main(argv: list[str] | None = None) -> None:
 
     sweep_dir = args.sweep_dir or run_task(latest_sweep, Path(outputs_dir()) / "multiruns")
     document = run_task(build_ensemble, sweep_dir, top_k=args.top_k, greedy=args.greedy,
-                        batch_size=args.batch_size, output=args.output, device=args.device)
+                        batch_size=args.batch_size, output=args.output, device=args.device,
+                        overwrite=args.overwrite)
     console().print(render_table(document))
     # Plain lines, not a table caption: rich would wrap a long path inside the table's width.
     print(f"ensemble file: {document['artifact']}")

@@ -1,4 +1,4 @@
-"""python -m fer_lightning.publish RUN_DIR --name NAME [--directory DIR]
+"""python -m fer_lightning.publish RUN_DIR --name NAME [--directory DIR] [--replace]
 
 Ship a finished run's best checkpoint as a model of the package (``ckpt_path=pretrained:NAME``):
 fp16 weights in DIR/NAME.pt, listed in DIR/models.json with their sha256, the validation accuracy of
@@ -37,6 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--hardware", default=None,
                         help="where it was trained, for the model card (default: this machine's CPU)")
     parser.add_argument("--not-default", action="store_true", help="keep the current default model")
+    parser.add_argument("--replace", action="store_true", help="replace a model of the same name")
     return parse_options(parser, argv)
 
 
@@ -61,6 +62,11 @@ def publish_run(args: argparse.Namespace) -> dict[str, Any]:
     from fer_lightning.models.pretrained import compact_checkpoint, publish
     from fer_lightning.runs.saved_run import open_finished_run, read_history, run_data_config
 
+    from fer_lightning.models.pretrained import check_model_name
+
+    replaced = check_model_name(args.name, args.directory, args.replace)  # before the minutes of scoring
+    if replaced:
+        logging.info("replacing the model %s", replaced)
     run = open_finished_run(args.run_dir)
     checkpoint = run.checkpoint("best")
     data = run_data_config(run.path)
@@ -99,7 +105,8 @@ def publish_run(args: argparse.Namespace) -> dict[str, Any]:
         "history": {tag: [[epoch, round(value, 5)] for epoch, value in rows]
                     for tag, rows in read_history(run.path / "tensorboard").items()},
     }
-    path = publish(read_checkpoint(checkpoint), args.name, details, args.directory, default=not args.not_default)
+    path = publish(read_checkpoint(checkpoint), args.name, details, args.directory, default=not args.not_default,
+                   replace=args.replace)
     return {"path": str(path), **{k: v for k, v in details.items() if k != "history"}}
 
 

@@ -177,6 +177,9 @@ def check_data_source(data: DictConfig) -> None:
         if not path:
             _fail("data.path", path, "a file or folder (data=fer2013|homework|folder data.path=...)")
         check_exists("data.path", path)
+    elif path:
+        raise ConfigError(f"data.path={path}: the synthetic faces (data=synthetic, the default) read no file; "
+                          "name the data that reads it: data=fer2013, data=homework or data=folder")
     if test_path:
         check_exists("data.test_path", test_path)
 

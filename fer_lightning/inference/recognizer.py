@@ -118,8 +118,8 @@ class Recognizer:
         """The faces of one image, each cut to a (48, 48) gray crop as the model saw in training.
 
         ``image``: a file path, a PIL image, or a numpy array: (H, W) gray, (H, W, 3) colour in
-        ``color_order`` (``bgr`` as OpenCV reads, or ``rgb``), or (H, W, 4) with alpha; uint8, or
-        floats in [0, 1].
+        ``color_order`` (``bgr`` as OpenCV reads, or ``rgb``), or (H, W, 4) with alpha; uint8, uint16,
+        or floats in [0, 1] (in [0, 255] when a value exceeds 1); other values are refused in one line.
         """
         from fer_lightning.data.faces import face_detector, find_faces, is_face_crop
 
@@ -213,15 +213,29 @@ def as_gray_uint8(face: np.ndarray) -> np.ndarray:
 
 
 def to_uint8(array: np.ndarray) -> np.ndarray:
+    """uint8 pixels from what an image array may hold: uint16 scaled as 16-bit files are read, floats
+    in [0, 1] (or in [0, 255] when a value exceeds 1), other integers in 0..255. Values outside
+    those ranges are refused, never clipped: a clipped image is silently another image."""
     if array.dtype == np.uint8:
         return array
+    if array.dtype == np.uint16:
+        from fer_lightning.data.readers.image_decode import from_16_bit
+
+        return from_16_bit(array)
+    if array.dtype == bool:
+        return array.astype(np.uint8) * 255
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise DataFormatError(f"an image must hold numbers; got {array.dtype}")
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        raise DataFormatError("the image holds NaN or infinite values")
+    low, high = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
+    if low < 0 or high > 255:
+        raise DataFormatError(f"{array.dtype} pixels from {low:g} to {high:g}: expected 0..255 (or 0..65535 "
+                              "as uint16, or floats in [0, 1])")
     if np.issubdtype(array.dtype, np.floating):
-        if not np.isfinite(array).all():
-            raise DataFormatError("the image holds NaN or infinite values")
-        return np.clip(np.rint(array * 255.0), 0, 255).astype(np.uint8)
-    if np.issubdtype(array.dtype, np.integer) or array.dtype == bool:
-        return np.clip(array, 0, 255).astype(np.uint8)
-    raise DataFormatError(f"an image must hold numbers; got {array.dtype}")
+        scale = 255.0 if high <= 1.0 else 1.0
+        return np.rint(array * scale).astype(np.uint8)
+    return array.astype(np.uint8)
 
 
 def as_bgr_or_gray(image: Any, color_order: str = "bgr") -> np.ndarray:

@@ -18,17 +18,18 @@ from typing import Any, TypeVar
 import numpy as np
 
 from fer_lightning.errors import CheckpointError, ConfigError, FerError
-from fer_lightning.files import atomic_write
+from fer_lightning.files import atomic_write, check_output
 from fer_lightning.inference.evaluation import (
     LabelledImages,
     accuracy,
+    data_files,
     data_identity,
     data_summary,
     load_splits,
     predict_probabilities,
     resolve_device,
 )
-from fer_lightning.runs.leaderboard import RunRecord, collect_runs
+from fer_lightning.runs.leaderboard import RunRecord, collect_runs, read_json_object
 from fer_lightning.runs.saved_run import run_data_config
 
 log = logging.getLogger(__name__)
@@ -89,9 +90,8 @@ class Member:
 
 
 def member_checkpoint(run: RunRecord) -> Path:
-    """The best checkpoint metrics.json names, or checkpoints/best.ckpt when the sweep was moved."""
-    if run.best_checkpoint is not None and run.best_checkpoint.is_file():
-        return run.best_checkpoint
+    """The run's own checkpoints/best.ckpt: never a path that its metrics.json names, which may point
+    anywhere (in a copied sweep, at another run's file)."""
     return run.path / "checkpoints" / "best.ckpt"
 
 
@@ -148,6 +148,9 @@ def shared_data(runs: list[RunRecord], skipped: list[dict[str, str]]) -> tuple[l
 
 
 # ------------------------------------------------------------------------------------- command
+ENSEMBLE_SUFFIXES = (".ckpt", ".pt")
+
+
 def ensemble_paths(sweep_dir: str | Path, selection: str, output: str | Path | None = None) -> tuple[Path, Path]:
     """(ensemble file, its JSON summary): ``<sweep>/ensemble.ckpt`` for top-k and
     ``<sweep>/ensemble-greedy.ckpt`` for greedy, each with a ``.json`` of the same name; with
@@ -156,11 +159,41 @@ def ensemble_paths(sweep_dir: str | Path, selection: str, output: str | Path | N
     if selection not in ENSEMBLE_STEMS:
         raise ConfigError(f"selection={selection!r} is not allowed: one of {', '.join(SELECTIONS)}")
     artifact = Path(output) if output else Path(sweep_dir) / f"{ENSEMBLE_STEMS[selection]}.ckpt"
-    summary = artifact.with_suffix(".json")
-    if summary == artifact:
-        raise ConfigError(f"{artifact}: an ensemble file needs a suffix other than .json (its summary is "
-                          "written to the .json of the same name); use .ckpt")
-    return artifact, summary
+    if artifact.suffix.lower() not in ENSEMBLE_SUFFIXES:
+        raise ConfigError(f"--output {artifact}: an ensemble file's name ends in .ckpt or .pt (its summary "
+                          "goes to the .json of the same name)")
+    return artifact, artifact.with_suffix(".json")
+
+
+def is_ensemble_file(path: Path) -> bool:
+    from fer_lightning.inference.ensemble_file import is_ensemble_checkpoint
+    from fer_lightning.models.model_files import read_checkpoint
+
+    try:
+        return is_ensemble_checkpoint(read_checkpoint(path))
+    except FerError:
+        return False
+
+
+def is_ensemble_summary(path: Path) -> bool:
+    document = read_json_object(path)
+    return document is not None and {"artifact", "members", "selection"} <= set(document)
+
+
+def check_outputs(artifact: Path, summary: Path, runs: Sequence[RunRecord], data_config: dict[str, Any],
+                  overwrite: bool) -> None:
+    """Before any work: the ensemble file and its summary replace no input (a run's checkpoints and
+    results, the data), and an existing file of another kind only with --overwrite."""
+    for path in (artifact, summary):
+        for run in runs:
+            if path.resolve().is_relative_to(run.path.resolve()):
+                raise ConfigError(f"--output {artifact}: {path.name} would be written inside the run {run.path}, "
+                                  "whose files the ensemble reads; choose a path outside the sweep's runs")
+    inputs = [*data_files(data_config), *(("a member's checkpoint", member_checkpoint(run)) for run in runs)]
+    check_output(artifact, inputs, is_ensemble_file, overwrite, kind="an ensemble file", key="--output",
+                 overwrite_flag="--overwrite")
+    check_output(summary, inputs, is_ensemble_summary, overwrite, kind="an ensemble summary",
+                 key=f"--output {artifact}: its summary", overwrite_flag="--overwrite")
 
 
 def choose_members(ranked: list[RunRecord], val: LabelledImages, top_k: int, greedy: bool, batch_size: int,
@@ -194,7 +227,7 @@ def describe(member: Member, weight: float, data: dict[str, LabelledImages]) -> 
 
 
 def build_ensemble(sweep_dir: str | Path, top_k: int = 5, greedy: bool = False, batch_size: int = 256,
-                   output: str | Path | None = None, device: str = "cpu") -> dict[str, Any]:
+                   output: str | Path | None = None, device: str = "cpu", overwrite: bool = False) -> dict[str, Any]:
     """Choose members, evaluate them, save the ensemble file and its JSON summary (``ensemble_paths``).
 
     ``top_k``: the k best completed runs by best validation accuracy; with ``greedy``, the most
@@ -206,6 +239,8 @@ def build_ensemble(sweep_dir: str | Path, top_k: int = 5, greedy: bool = False, 
 
     if top_k < 1:
         raise ConfigError(f"top_k={top_k}: at least 1")
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size {batch_size}: at least 1")
     sweep_dir = Path(sweep_dir)
     selection = "greedy" if greedy else "top_k"
     artifact_path, summary_path = ensemble_paths(sweep_dir, selection, output)
@@ -215,6 +250,7 @@ def build_ensemble(sweep_dir: str | Path, top_k: int = 5, greedy: bool = False, 
         raise FerError(f"{sweep_dir}: no completed run to build an ensemble from")
     skipped: list[dict[str, str]] = []
     ranked, data_config = shared_data(ranked, skipped)
+    check_outputs(artifact_path, summary_path, runs, data_config, overwrite)
     data = {name: split for name, split in load_splits(data_config, ("val", "test")).items()
             if split.labels is not None}
     if "val" not in data:

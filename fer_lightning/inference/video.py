@@ -44,6 +44,7 @@ def read_frames(path: Path, every_n_frames: int = 1) -> Iterator[tuple[int, floa
     if not capture.isOpened():
         raise DataFormatError(f"{path}: OpenCV cannot open this video")
     fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
+    announced = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     try:
         index = 0
         while True:
@@ -57,6 +58,10 @@ def read_frames(path: Path, every_n_frames: int = 1) -> Iterator[tuple[int, floa
         capture.release()
     if index == 0:
         raise DataFormatError(f"{path}: no frame could be decoded")
+    if 0 < index < announced:
+        # A cut-off file: what was read is reported, and said to be only part of the video.
+        log.warning("%s: only %d of the %d frames its header announces could be decoded (a truncated or "
+                    "damaged file?); the table covers those %d", path, index, announced, index)
 
 
 def analyze_video(recognizer: Recognizer, path: str | Path, every_n_frames: int = 1,

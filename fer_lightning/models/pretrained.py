@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from fer_lightning.config.paths import PACKAGE_DIR
-from fer_lightning.errors import CheckpointError
+from fer_lightning.errors import CheckpointError, ConfigError
 from fer_lightning.files import atomic_write
 
 PRETRAINED_DIR = PACKAGE_DIR / "pretrained"
@@ -93,10 +94,33 @@ def compact_checkpoint(checkpoint: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_model_name(name: Any, directory: Path | None = None, replace: bool = False) -> str | None:
+    """A shipped model's name is a plain file name (letters, digits, '.', '_', '-'; no path, no hidden
+    file). An existing name is replaced only with ``replace``; returns what it replaces (or None)."""
+    if not isinstance(name, str) or not MODEL_NAME.fullmatch(name) or name.endswith(".pt"):
+        raise ConfigError(f"--name {name!r}: a model name is 1 to 64 letters, digits, '.', '_' or '-', starting "
+                          "with a letter or digit (no folders, no .pt)")
+    try:
+        existing = read_registry(directory or PRETRAINED_DIR)["models"].get(name)
+    except CheckpointError:
+        existing = None
+    if existing is None:
+        return None
+    accuracy = existing.get("val_accuracy") if isinstance(existing, dict) else None
+    what = f"{name} ({accuracy:.2%} on validation)" if isinstance(accuracy, float) else name
+    if not replace:
+        raise ConfigError(f"--name {name}: the model {what} already exists; pass --replace to replace it")
+    return what
+
+
 def publish(checkpoint: dict[str, Any], name: str, details: dict[str, Any], directory: Path | None = None,
-            default: bool = True) -> Path:
+            default: bool = True, replace: bool = False) -> Path:
     """Write ``<name>.pt`` and its registry entry (sha256 and ``details``) into ``directory``."""
     directory = directory or PRETRAINED_DIR
+    check_model_name(name, directory, replace)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.pt"
     with atomic_write(path) as handle:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 from dataclasses import asdict, dataclass, field
@@ -78,12 +79,19 @@ def read_overrides(run_dir: Path, metrics: dict[str, Any]) -> list[str]:
     return [str(o) for o in overrides] if isinstance(overrides, list) else []
 
 
+MAX_JSON_BYTES = 4 * 2**20
+
+
 def read_json_object(path: Path) -> dict[str, Any] | None:
     """The JSON object in ``path``; None when the file cannot be read, is not JSON, or holds another
     kind of value (a list, a string): files in a sweep may be damaged or written by anything."""
     try:
-        document = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+        with path.open("rb") as handle:
+            data = handle.read(MAX_JSON_BYTES + 1)
+        if len(data) > MAX_JSON_BYTES:  # a run writes a few kB; more is not one of its files
+            return None
+        document = json.loads(data)
+    except (OSError, ValueError, RecursionError):
         return None
     return document if isinstance(document, dict) else None
 
@@ -97,8 +105,11 @@ def lock_is_live(run_dir: Path) -> bool:
     return lock.get("host") == socket.gethostname() and process_alive(pid)  # type: ignore[union-attr]
 
 
-def _number(value: Any) -> float | None:
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+def _number(value: Any, low: float = 0.0, high: float = math.inf) -> float | None:
+    """A finite number in [low, high], else None: NaN, 1e308 or -1 in metrics.json is no result."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and low <= value <= high:
+        return value
+    return None
 
 
 def read_run(run_dir: Path) -> RunRecord:
@@ -115,13 +126,16 @@ def read_run(run_dir: Path) -> RunRecord:
     error = metrics.get("error")
     checkpoint = metrics.get("best_checkpoint")
     epoch = metrics.get("best_epoch")
+    best_val_acc = _number(metrics.get("best_val_acc"), high=1.0)
+    if status == "completed" and best_val_acc is None:
+        status, error = "failed", f"{METRICS_FILE} is unreadable (best_val_acc {str(metrics.get('best_val_acc'))[:40]} is no accuracy)"
     return RunRecord(
         path=run_dir,
         status=status,
         overrides=read_overrides(run_dir, metrics),
-        best_val_acc=_number(metrics.get("best_val_acc")),
+        best_val_acc=best_val_acc,
         best_epoch=epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else None,
-        test_acc=_number(metrics.get("test_acc")),
+        test_acc=_number(metrics.get("test_acc"), high=1.0),
         train_seconds=_number(metrics.get("train_seconds")),
         error=str(error).strip().splitlines()[0] if error and str(error).strip() else None,
         best_checkpoint=Path(checkpoint) if isinstance(checkpoint, str) and checkpoint else None,
@@ -164,9 +178,11 @@ def _duration(seconds: float | None) -> str:
 
 
 def render_table(sweep_dir: Path, runs: list[RunRecord], common: list[str]):
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"Sweep {sweep_dir}", caption="common: " + (" ".join(common) or "-"),
+    # Labels, paths and error notes come from the runs' files: text, never Rich markup.
+    table = Table(title=f"Sweep {escape(str(sweep_dir))}", caption="common: " + escape(" ".join(common) or "-"),
                   caption_justify="left")
     # The run column keeps what a run changed readable; long error notes fold instead.
     run_width = min(40, max(len(run.label) for run in runs))
@@ -180,13 +196,13 @@ def render_table(sweep_dir: Path, runs: list[RunRecord], common: list[str]):
         rank += run.status == "completed"
         table.add_row(
             str(rank) if run.status == "completed" else "",
-            run.label,
+            escape(run.label),
             f"[{styles.get(run.status, 'yellow')}]{run.status}[/]",
             _percent(run.best_val_acc),
             "-" if run.best_epoch is None else str(run.best_epoch),
             _percent(run.test_acc),
             _duration(run.train_seconds),
-            run.error or "",
+            escape(run.error or ""),
         )
     return table
 

@@ -32,12 +32,16 @@ def quiet_opencv() -> Iterator[None]:
         cv2.utils.logging.setLogLevel(previous)
 
 
+def from_16_bit(image: np.ndarray) -> np.ndarray:
+    """0..65535 -> 0..255 with rounding (65535 / 257 = 255 exactly)."""
+    return ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
+
+
 def _to_uint8(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint8:
         return image
     if image.dtype == np.uint16:
-        # 0..65535 -> 0..255 with rounding (65535 / 257 = 255 exactly).
-        return ((image.astype(np.uint32) + 128) // 257).astype(np.uint8)
+        return from_16_bit(image)
     raise ImageDecodeError(f"unsupported pixel type {image.dtype} (expected 8- or 16-bit)")
 
 
