@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from fer_lightning.errors import ConfigError, WriteError
 
@@ -94,3 +95,20 @@ def check_output(
         own = False
     if not own:
         raise ConfigError(f"{key}={output} exists and is not {kind}: pass {overwrite_flag} to replace it")
+
+
+MAX_JSON_BYTES = 4 * 2**20
+
+
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """The JSON object in ``path``; None when the file cannot be read, is not JSON, or holds another
+    kind of value (a list, a string): files in a sweep may be damaged or written by anything."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_JSON_BYTES + 1)
+        if len(data) > MAX_JSON_BYTES:  # the project writes a few kB; more is not one of its files
+            return None
+        document = json.loads(data)
+    except (OSError, ValueError, RecursionError):
+        return None
+    return document if isinstance(document, dict) else None

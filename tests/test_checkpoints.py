@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -56,3 +58,40 @@ def test_random_bytes_that_start_like_a_pickle_are_not_a_checkpoint_not_code(tmp
     with pytest.raises(CheckpointError, match=r"not a PyTorch checkpoint \(unreadable pickle data") as error:
         load_classifier(path)
     assert "execute" not in str(error.value)
+
+
+def odd_checkpoints(good: dict) -> dict[str, tuple[dict, str]]:
+    """Files shaped like checkpoints whose parts are not what this project writes."""
+    ensemble = {"fer_lightning": {"kind": "ensemble", "format": 1, "selection": "top_k", "data": None},
+                "members": [{"hyper_parameters": good["hyper_parameters"], "state_dict": good["state_dict"]}]}
+    return {
+        "int weights": ({**good, "state_dict": {k: 1 for k in good["state_dict"]}}, "is not a tensor (found int)"),
+        "list weights": ({**good, "state_dict": {k: [1, 2] for k in good["state_dict"]}}, "is not a tensor (found list)"),
+        "list hyper_parameters": ({**good, "hyper_parameters": [1, 2]}, "hyper_parameters are not a mapping"),
+        "ensemble with text weights": ({**ensemble, "weights": ["abc"]}, "its weights must be numbers"),
+        "ensemble member with list hyper_parameters": ({**ensemble, "weights": [1.0], "members": [
+            {"hyper_parameters": [1], "state_dict": good["state_dict"]}]}, "hyper_parameters are not a mapping"),
+    }
+
+
+def test_odd_checkpoint_parts_are_one_line_for_every_command_that_loads_them(tmp_path):
+    from fer_lightning.inference.checkpoint import load_predictor
+    from fer_lightning.models.model_files import check_resume_fits
+
+    good = torch.load("fer_lightning/pretrained/fer2013-narrow-cnn.pt", weights_only=True)
+    for name, (data, words) in odd_checkpoints(good).items():
+        path = tmp_path / f"{name.replace(' ', '_')}.ckpt"
+        torch.save(data, path)
+        with pytest.raises(CheckpointError, match=re.escape(words)):  # API, predict, evaluate, export, the demo
+            load_predictor(path)
+        if "ensemble" not in name:
+            with pytest.raises(CheckpointError, match=f"cannot resume: .*{re.escape(words)}"):
+                check_resume_fits(path, ExpressionClassifier())  # the same file as a run's last.ckpt
+
+
+def test_weights_of_another_width_name_the_first_difference_and_the_width_that_fits():
+    from fer_lightning.models.model_files import load_initial_weights
+
+    with pytest.raises(CheckpointError, match=r"features.0.weight is \(8, 1, 3, 3\) in the file, \(16, 1, 3, 3\) "
+                                              r"in the network\); it fits model/width=narrow"):
+        load_initial_weights(ExpressionClassifier(), "pretrained")

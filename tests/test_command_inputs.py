@@ -20,6 +20,7 @@ from fer_lightning.data.synthetic import generate_synthetic_faces
 from fer_lightning.errors import ConfigError, DataFormatError
 from fer_lightning.inference.prediction import predict
 from fer_lightning.runs.leaderboard import collect_runs
+from tests.helpers import run_cli
 from tests.test_ensemble import saved_run_config, write_checkpoint, write_run
 from tests.test_evaluate_predict import command_config, run_hydra_entry
 
@@ -181,3 +182,27 @@ def test_metrics_of_the_wrong_types_are_shown_as_unknown_not_a_traceback(sweep, 
     monkeypatch.setenv("COLUMNS", "200")
     leaderboard_main([str(sweep)])
     assert "unfinished" in capsys.readouterr().out
+
+
+def test_a_run_name_never_leaves_the_runs_folder(tmp_path):
+    outputs = tmp_path / "deep" / "outputs"
+    for name in ("../../../escape", "/tmp/abs", "a/b", "..", "my run"):
+        result = run_cli("fer_lightning.train", f"name={name}", f"paths.log_dir={outputs}", timeout=120)
+        assert result.returncode == 2 and "is not allowed: one folder name" in result.stderr, name
+    assert list(tmp_path.rglob("*")) == []  # no run directory made, inside or outside
+
+
+def test_paths_with_spaces_are_read_as_paths(tmp_path):
+    spaced = tmp_path / "my outputs"
+    result = run_cli("fer_lightning.train", f"paths.log_dir={spaced}", "--cfg", "job", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert f"log_dir: {spaced}" in result.stdout
+
+
+@pytest.mark.parametrize("option", [["--budget", "nan"], ["--budget", "-5"], ["--target", "inf"], ["--target", "2"]])
+def test_curves_refuses_guides_that_cannot_be_drawn(tmp_path, option, capsys):
+    from fer_lightning.cli.curves import main as curves_main
+
+    with pytest.raises(SystemExit) as stopped:
+        curves_main([str(tmp_path), "--output", str(tmp_path / "c.png"), *option])
+    assert stopped.value.code == 2 and option[1] in capsys.readouterr().err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 
 import pytest
@@ -112,3 +114,30 @@ def test_a_data_path_the_chosen_data_does_not_read_is_an_error(tmp_path):
     cfg = compose_config([f"data.path={packed}", f"paths.log_dir={tmp_path}"])  # data=synthetic, the default
     with pytest.raises(ConfigError, match="data.path=.*: the synthetic faces .* read no file; .*data=fer2013"):
         check_train_config(cfg)
+
+
+@pytest.mark.parametrize(("override", "words"), [
+    ("data.batch_size=99999999999999999999", "data.batch_size=99999999999999999999 is not allowed: a whole number from 1 to 65,536"),
+    ("model.optimizer.lr=nan", "model.optimizer.lr=nan is not allowed: a number > 0"),
+    ("model.optimizer.weight_decay=inf", "model.optimizer.weight_decay=inf is not allowed"),
+    ("model.channels=[100000,16,32,64,128,256,256]", "model.channels[0]=100000 is not allowed: a whole number from 1 to 4,096"),
+    ("model.hidden=[1000000,64]", "model.hidden[0]=1000000 is not allowed"),
+    ("callbacks.filter_pictures.steps=-1", "callbacks.filter_pictures.steps=-1 is not allowed: a whole number >= 1"),
+    ("callbacks.filter_pictures.lr=nan", "callbacks.filter_pictures.lr=nan is not allowed: a number > 0"),
+])
+def test_sizes_and_numbers_that_cannot_work_are_refused_before_anything_is_allocated(override, words, tmp_path):
+    from fer_lightning.runs.training import instantiate_named
+
+    cfg = compose_config([override, f"paths.log_dir={tmp_path}"])
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        check_train_config(cfg)
+        instantiate_named(cfg.callbacks)  # the figure callbacks check their own settings when built
+
+
+def test_summary_refuses_a_network_too_wide_to_build():
+    from tests.helpers import run_cli
+
+    result = run_cli("fer_lightning.summary", "model.channels=[100000,100000,100000,100000,100000,100000,100000]",
+                     timeout=120)
+    assert result.returncode == 2 and result.stderr.strip() == (
+        "error: model.channels[0]=100000 is not allowed: a whole number from 1 to 4,096")

@@ -255,7 +255,8 @@ def test_members_come_from_each_run_s_own_checkpoint_and_impossible_accuracies_r
 
 
 def test_a_huge_metrics_file_is_not_read_whole(tmp_path):
-    from fer_lightning.runs.leaderboard import MAX_JSON_BYTES, read_run
+    from fer_lightning.files import MAX_JSON_BYTES
+    from fer_lightning.runs.leaderboard import read_run
 
     sweep = fake_sweep(tmp_path, val_accs=[0.6])
     run = sweep / "model.dropout=0.3"
@@ -263,3 +264,26 @@ def test_a_huge_metrics_file_is_not_read_whole(tmp_path):
         handle.truncate(2 * 2**30)  # sparse: 2 GB on paper, nothing on disk
     record = read_run(run)
     assert record.status == "failed" and "unreadable" in record.error and MAX_JSON_BYTES < 2**30
+
+
+def test_a_run_whose_saved_config_holds_a_python_tag_is_left_out_not_fatal(tmp_path):
+    sweep = fake_sweep(tmp_path, val_accs=[0.6, 0.5, 0.4])
+    tagged = sweep / "model.dropout=0.3"
+    (tagged / ".hydra" / "config.yaml").write_text('data: !!python/object/apply:os.system ["touch pwned"]\n')
+    document = build_ensemble(sweep, top_k=3)
+    assert tagged.name not in {Path(m["run_dir"]).name for m in document["members"]} and len(document["members"]) == 2
+    assert any(Path(s["run_dir"]).name == tagged.name for s in document["skipped"])
+    assert not (Path.cwd() / "pwned").exists() and not (tagged / "pwned").exists()
+
+
+@pytest.mark.parametrize("content", [b"[1]", b"\xff\xfe not utf-8", b'{"status": "completed", "best_val_acc": NaN}'])
+def test_a_damaged_metrics_file_is_read_as_nothing_not_a_traceback(tmp_path, content):
+    from fer_lightning.runs.directory import RunDirectory
+    from fer_lightning.runs.leaderboard import read_run
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.json").write_bytes(content)
+    assert isinstance(RunDirectory(run).read_metrics(), dict)  # what train and report read: no traceback
+    record = read_run(run)
+    assert record.status == "failed" and "metrics.json is unreadable" in record.error

@@ -185,7 +185,11 @@ def test_evaluate_on_the_validation_split_writes_beside_the_test_result(run):
     checkpoint = run / "checkpoints" / "best.ckpt"
     result = evaluate(command_config("evaluate", f"ckpt_path={checkpoint}", "split=val", "tta=ten_crop"))
     assert result["split"] == "val" and result["num_images"] == 64 and result["tta"] == "ten_crop"
-    assert json.loads((checkpoint.parent / "eval_val.json").read_text()) == result
+    assert json.loads((checkpoint.parent / "eval_val_tta-ten_crop.json").read_text()) == result
+    # Another setting is another file: the first result stays.
+    plain = evaluate(command_config("evaluate", f"ckpt_path={checkpoint}", "split=val", "tta=none"))
+    assert json.loads((checkpoint.parent / "eval_val.json").read_text()) == plain
+    assert json.loads((checkpoint.parent / "eval_val_tta-ten_crop.json").read_text()) == result
 
 
 def test_evaluate_another_labelled_file_or_refuse_an_unlabelled_one(run, tmp_path):

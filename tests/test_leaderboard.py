@@ -101,3 +101,29 @@ def test_command_without_runs_is_one_line_error(tmp_path, capsys):
     assert exit_info.value.code == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("error: ") and "no runs here" in error and "\n" not in error
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder on a read-only file system (tmpfs mounted ro, as root): even root cannot write there."""
+    import os
+    import subprocess
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(folder)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a read-only tmpfs needs root")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_an_output_that_cannot_be_written_is_one_line_naming_it(read_only_folder, tmp_path, capsys):
+    from fer_lightning.cli.leaderboard import main as leaderboard_main
+    from tests.test_ensemble import fake_sweep
+
+    sweep = fake_sweep(tmp_path, val_accs=[0.5])
+    with pytest.raises(SystemExit) as stopped:
+        leaderboard_main([str(sweep), "--json", str(read_only_folder / "board.json")])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip() == f"error: {read_only_folder / 'board.json'}: cannot write (Read-only file system)"

@@ -3,6 +3,9 @@ refused in one line when it is not what it claims."""
 
 from __future__ import annotations
 
+import io
+import zipfile
+
 import numpy as np
 import pytest
 
@@ -82,11 +85,30 @@ def test_a_file_that_is_not_a_packed_data_set_is_one_line(kaggle, tmp_path):
     cases[variant("webp_ends", as_webp, webp_ends=as_webp["webp_ends"][::-1].copy())] = "rising ends"
     truncated = tmp_path / "truncated.npz"
     truncated.write_bytes(good.read_bytes()[:200])
-    cases[truncated] = "cannot be read as a packed data set"
+    cases[truncated] = "not a packed data set \\(not a .npz archive"
+    text = tmp_path / "text.npz"
+    text.write_text("emotion,pixels\n")  # numpy would call this pickled data and offer to unpickle it
+    cases[text] = "not a packed data set \\(not a .npz archive"
+    cases[claiming(tmp_path / "claims.npz", (10**12, 48, 48))] = "images_dx.npy claims 2,304,000,000,000,000 bytes"
+    bomb = tmp_path / "bomb.npz"  # 0.5 MB holding 460 MB of zeros
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        array = io.BytesIO()
+        np.save(array, np.zeros((200_000, 48, 48), np.uint8))
+        archive.writestr("images_dx.npy", array.getvalue())
+    cases[bomb] = "images_dx.npy claims 460,800,000 bytes from"
     for path, expected in cases.items():
         with pytest.raises(DataFormatError, match=expected) as error:
             read_rows(path)
         assert str(error.value).startswith(f"{path}: ") and "\n" not in str(error.value)
+
+
+def claiming(path, shape: tuple[int, ...]):
+    """A .npz whose one array's header claims ``shape`` (uint8) and holds nothing."""
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": shape})
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("images_dx.npy", header.getvalue())  # the magic and header, no data
+    return path
 
 
 def test_data_fer2013_reads_its_packed_file(kaggle, tmp_path):
@@ -104,3 +126,16 @@ def test_data_fer2013_reads_its_packed_file(kaggle, tmp_path):
         modules.append(module)
     for split in ("train", "val", "test"):
         assert np.array_equal(modules[0].splits[split].images, modules[1].splits[split].images), split
+
+
+def test_a_packed_file_without_labels_cannot_train_and_says_so(kaggle, tmp_path):
+    from dataclasses import replace
+
+    from fer_lightning.data.datamodule import FERDataModule
+
+    rows = read_rows(kaggle)
+    unlabelled = tmp_path / "unlabelled.npz"
+    write_packed(unlabelled, replace(rows, labels=np.full_like(rows.labels, -1)))
+    datamodule = FERDataModule(source="file", path=str(unlabelled), cache_dir=None)
+    with pytest.raises(DataFormatError, match="unlabelled.npz: an unlabelled train split; training needs labelled"):
+        datamodule.setup("fit")

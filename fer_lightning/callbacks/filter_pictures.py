@@ -8,9 +8,13 @@ import pytorch_lightning as pl
 
 from fer_lightning.callbacks.base import FigureCallback, validation_dataset
 from fer_lightning.data.datasets import dataset_images
-from fer_lightning.errors import ConfigError
 from fer_lightning.explain.attribution import classifier_network, conv_layer, describe_layer
-from fer_lightning.explain.filter_visualization import choose_filters, feature_maps, maximize_filters
+from fer_lightning.explain.filter_visualization import (
+    ascent_settings,
+    choose_filters,
+    feature_maps,
+    maximize_filters,
+)
 from fer_lightning.viz.figures import feature_maps_figure, filters_figure
 
 
@@ -37,12 +41,10 @@ class FilterPicturesCallback(FigureCallback):
         maps_tag: str = "figures/feature_maps",
     ) -> None:
         super().__init__(every_n_epochs, at_end, name="filter_pictures")
-        if not isinstance(steps, int) or steps < 1:
-            raise ConfigError(f"callbacks.filter_pictures.steps={steps!r} is not allowed: a whole number >= 1")
         self.layer = int(layer)
         self.filters = filters if isinstance(filters, int) else [int(f) for f in filters]
-        self.ascent = {"steps": steps, "lr": lr, "decay": decay, "blur_every": blur_every,
-                       "blur_sigma": blur_sigma, "jitter": jitter}
+        self.ascent = ascent_settings("callbacks.filter_pictures", steps=steps, lr=lr, decay=decay,
+                                      blur_every=blur_every, blur_sigma=blur_sigma, jitter=jitter)
         self.tag = tag
         self.maps_tag = maps_tag
 

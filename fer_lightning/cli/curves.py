@@ -10,11 +10,26 @@ pace, when some of its epochs shared the machine with other work.
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 from pathlib import Path
 
 from fer_lightning.cli.entry import parse_options, run_task
+
+
+def positive_minutes(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text}: a number of minutes > 0")
+    return value
+
+
+def accuracy_level(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text}: an accuracy from 0 to 1")
+    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -23,8 +38,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="run directories, each optionally with the label its line gets")
     parser.add_argument("--output", type=Path, required=True, help="the PNG to write")
     parser.add_argument("--metric", default="acc/val", help="the epoch line's value to plot (default acc/val)")
-    parser.add_argument("--budget", type=float, default=60.0, help="a vertical guide at this many minutes")
-    parser.add_argument("--target", type=float, default=None, help="a horizontal guide at this accuracy")
+    parser.add_argument("--budget", type=positive_minutes, default=60.0, help="a vertical guide at this many minutes")
+    parser.add_argument("--target", type=accuracy_level, default=None, help="a horizontal guide at this accuracy")
     parser.add_argument("--title", default="", help="the plot's title")
     parser.add_argument("--epoch-time", choices=("recorded", "median"), default="recorded",
                         help="each epoch's own recorded time, or the run's median epoch time for every epoch")

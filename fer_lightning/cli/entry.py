@@ -23,7 +23,8 @@ PATH_KEYS = ("ckpt_path", "init_from", "input", "output", "annotate_dir", "data.
              "run_dir", "output_dir", "checkpoint")
 
 
-def quote_path_overrides(args: Sequence[str], keys: Sequence[str] = PATH_KEYS) -> list[str]:
+def quote_path_overrides(args: Sequence[str], keys: Sequence[str] = PATH_KEYS,
+                         only_if: Callable[[str], bool] = lambda value: True) -> list[str]:
     """``run_dir=a/b=c,d`` -> ``run_dir='a/b=c,d'``, so paths can be typed (or pasted) as they are.
 
     Run and sweep directories are named after their overrides, and Hydra's override grammar reads
@@ -32,7 +33,7 @@ def quote_path_overrides(args: Sequence[str], keys: Sequence[str] = PATH_KEYS) -
     quoted = []
     for arg in args:
         key, sep, value = arg.partition("=")
-        if sep and key.lstrip("+~") in keys and value and value[0] not in "'\"" and value != "null":
+        if sep and key.lstrip("+~") in keys and value and value[0] not in "'\"" and value != "null" and only_if(value):
             arg = key + "='" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
         quoted.append(arg)
     return quoted

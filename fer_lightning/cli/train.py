@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from fer_lightning.cli.console import print_error
 from fer_lightning.cli.entry import one_line, quote_path_overrides, run_entry
+from fer_lightning.config.checks import check_run_name
 from fer_lightning.config.paths import config_dir
 from fer_lightning.config.resolvers import register_resolvers
 from fer_lightning.errors import FerError
@@ -94,8 +95,21 @@ def main() -> None:
     if sys.argv[1:2] in (["--help"], ["-h"]):
         print(train_help())
         return
-    # A checkpoint's path may hold '=' and ',' (run directories are named after overrides).
+    # A checkpoint's path may hold '=' and ',' (run directories are named after overrides); any path
+    # may hold spaces, which Hydra's grammar reads only inside quotes.
     sys.argv[1:] = quote_path_overrides(sys.argv[1:], keys=("init_from",))
+    sys.argv[1:] = quote_path_overrides(sys.argv[1:], keys=("paths.log_dir", "data.path", "data.test_path",
+                                                            "data.cache_dir"),
+                                        only_if=lambda value: any(c.isspace() for c in value))
+    # The run directory is made before any check of ours runs: a name that leaves outputs/runs/ stops here.
+    for arg in sys.argv[1:]:
+        key, sep, value = arg.partition("=")
+        if sep and key.lstrip("+~") == "name":
+            try:
+                check_run_name(value.strip("'\""))
+            except FerError as error:
+                print_error(str(error))
+                sys.exit(2)
     run_entry(hydra_main)
     from fer_lightning.runs.sweep_summary import failed_jobs
 

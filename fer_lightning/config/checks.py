@@ -6,6 +6,7 @@ Each failure is one line naming the key, the value and what is allowed.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,9 @@ from fer_lightning.config.choices import (
     EXPORT_FORMATS,
     EXPORT_SUFFIXES,
     FACE_DETECTORS,
+    MAX_BATCH,
     MAX_STAGES,
+    MAX_WIDTH,
     MIXING_MODES,
     ON_BAD_ROWS,
     ONNX_OPSETS,
@@ -38,6 +41,9 @@ from fer_lightning.config.choices import (
 from fer_lightning.errors import ConfigError
 
 
+RUN_NAME = re.compile(r"[A-Za-z0-9._=+,-]{1,100}")
+
+
 def _get(cfg: DictConfig, key: str, default: Any = None) -> Any:
     return OmegaConf.select(cfg, key, default=default)
 
@@ -47,7 +53,8 @@ def _fail(key: str, value: Any, allowed: str) -> None:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite int or float: NaN and infinity are no setting's value."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _value_name(value: Any) -> str:
@@ -91,9 +98,11 @@ def check_rate(key: str, value: Any) -> None:
         _fail(key, value, "a number in [0, 1)")
 
 
-def check_positive_int(key: str, value: Any, minimum: int = 1) -> None:
+def check_positive_int(key: str, value: Any, minimum: int = 1, maximum: int | None = None) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         _fail(key, value, f"a whole number >= {minimum}")
+    if maximum is not None and value > maximum:
+        _fail(key, value, f"a whole number from {minimum} to {maximum:,}")
 
 
 def check_model(model: DictConfig) -> None:
@@ -104,7 +113,7 @@ def check_model(model: DictConfig) -> None:
     if not channels:
         _fail("model.channels", channels, "at least one conv layer width, e.g. [16,32,64,128,256,512,512]")
     for i, width in enumerate(channels):
-        check_positive_int(f"model.channels[{i}]", width)
+        check_positive_int(f"model.channels[{i}]", width, maximum=MAX_WIDTH)
     if architecture == "report_cnn":
         check_report_cnn(model, channels)
     elif len(channels) > MAX_STAGES[architecture]:
@@ -151,7 +160,7 @@ def check_model(model: DictConfig) -> None:
 def check_report_cnn(model: DictConfig, channels: list) -> None:
     hidden = list(model.hidden)
     for i, width in enumerate(hidden):
-        check_positive_int(f"model.hidden[{i}]", width)
+        check_positive_int(f"model.hidden[{i}]", width, maximum=MAX_WIDTH)
     pools = list(model.pool_after)
     for i, layer in enumerate(pools):
         if not isinstance(layer, int) or not 1 <= layer <= len(channels):
@@ -186,8 +195,8 @@ def check_data_source(data: DictConfig) -> None:
 
 def check_data(data: DictConfig) -> None:
     check_data_source(data)
-    check_positive_int("data.batch_size", data.batch_size)
-    check_positive_int("data.eval_batch_size", data.eval_batch_size)
+    check_positive_int("data.batch_size", data.batch_size, maximum=MAX_BATCH)
+    check_positive_int("data.eval_batch_size", data.eval_batch_size, maximum=MAX_BATCH)
     check_positive_int("data.num_workers", data.num_workers, minimum=0)
     if not _is_number(data.val_fraction) or not 0.0 < data.val_fraction < 1.0:
         _fail("data.val_fraction", data.val_fraction, "a number in (0, 1)")
@@ -214,9 +223,16 @@ def check_all_set(cfg: DictConfig, skip: tuple[str, ...] = ()) -> None:
         raise ConfigError(f"{missing[0]} must be set (for example {missing[0]}=...)")
 
 
+def check_run_name(value: Any) -> None:
+    """``name`` is one folder's name under outputs/runs/: never a path that leaves it."""
+    if not isinstance(value, str) or not RUN_NAME.fullmatch(value) or set(value) <= {"."}:
+        _fail("name", value, "one folder name: letters, digits and . _ - = + , (no /, no ..)")
+
+
 def check_train_config(cfg: DictConfig) -> None:
     """Raise ConfigError for the first impossible value in a training config."""
     check_all_set(cfg)
+    check_run_name(cfg.name)
     check_seed(cfg.seed)
     check_model(cfg.model)
     check_data(cfg.data)
@@ -230,7 +246,7 @@ def check_inference_options(cfg: DictConfig) -> None:
     check_all_set(cfg, skip=("data.",))
     check_file_name("ckpt_path", cfg.ckpt_path)
     check_choice("tta", cfg.tta, TTA_CHOICES)
-    check_positive_int("batch_size", cfg.batch_size)
+    check_positive_int("batch_size", cfg.batch_size, maximum=MAX_BATCH)
     check_bool("overwrite", _get(cfg, "overwrite", False))
 
 

@@ -15,6 +15,10 @@ ARCHITECTURES = ("report_cnn", "resnet", "separable")
 MAX_STAGES = {"resnet": 7, "separable": 6}
 SCHEDULER_INTERVALS = ("step", "epoch")
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true")
+# Sizes beyond any real use, refused before they allocate: a conv or hidden layer's width (the wide
+# network's largest is 768), and images in a batch.
+MAX_WIDTH = 4096
+MAX_BATCH = 65536
 # The seeds numpy (and so Lightning's seed_everything) accepts.
 SEED_RANGE = (0, 2**32 - 1)
 

@@ -29,7 +29,7 @@ from fer_lightning.data.datasets import ImageArrayDataset
 from fer_lightning.data.epoch_sampler import EpochSeededSampler
 from fer_lightning.data.resident import ResidentBatches
 from fer_lightning.data.splits import stratified_split
-from fer_lightning.errors import ConfigError
+from fer_lightning.errors import ConfigError, DataFormatError
 from fer_lightning.files import atomic_write
 
 log = logging.getLogger(__name__)
@@ -183,6 +183,14 @@ class FERDataModule(pl.LightningDataModule):
             self.splits = self._read()
             for name, split in self.splits.items():
                 log.info("%s: %d images", name, len(split.images))
+        if stage == "fit":
+            for name in ("train", "val"):
+                split = self.splits.get(name)
+                if split is None or split.labels is None:
+                    where = "the synthetic faces" if self.source == "synthetic" else self.path
+                    what = "no" if split is None else "an unlabelled"
+                    raise DataFormatError(f"{where}: {what} {name} split; training needs labelled train and "
+                                          "validation faces")
 
     # ------------------------------------------------------------- summaries
     @property

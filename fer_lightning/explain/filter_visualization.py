@@ -9,7 +9,9 @@ the forward pass, decays toward mid-gray (an L2 prior), is blurred every few ste
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -64,6 +66,28 @@ def _blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     array = images.detach().cpu().numpy()
     blurred = np.stack([cv2.GaussianBlur(image[0], (0, 0), sigma)[None] for image in array])
     return torch.from_numpy(blurred).to(images.device)
+
+
+def ascent_settings(prefix: str, steps: Any, lr: Any, decay: Any, blur_every: Any, blur_sigma: Any,
+                    jitter: Any) -> dict[str, Any]:
+    """The gradient ascent's settings, checked once for every caller (callback, report): ConfigError
+    naming ``<prefix>.<key>`` for the first impossible one."""
+    def whole(key: str, value: Any, minimum: int) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise ConfigError(f"{prefix}.{key}={value!r} is not allowed: a whole number >= {minimum}")
+        return value
+
+    def number(key: str, value: Any, low: float, high: float, what: str) -> float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or not (
+                low <= value < high):
+            raise ConfigError(f"{prefix}.{key}={value!r} is not allowed: {what}")
+        return float(value)
+
+    return {"steps": whole("steps", steps, 1), "lr": number("lr", lr, 1e-12, math.inf, "a number > 0"),
+            "decay": number("decay", decay, 0.0, 1.0, "a number in [0, 1)"),
+            "blur_every": whole("blur_every", blur_every, 0),
+            "blur_sigma": number("blur_sigma", blur_sigma, 0.0, math.inf, "a number >= 0"),
+            "jitter": whole("jitter", jitter, 0)}
 
 
 def maximize_filters(

@@ -105,6 +105,8 @@ def member_checkpoints(data: Mapping[str, Any], source: str = "ensemble") -> lis
         raise CheckpointError(f"{source}: an ensemble file without members")
     if not isinstance(weights, list) or len(weights) != len(members):
         raise CheckpointError(f"{source}: an ensemble file whose weights do not match its {len(members)} members")
+    if not all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights):
+        raise CheckpointError(f"{source}: its weights must be numbers; found {str(weights)[:80]}")
     if len(members) > MAX_MEMBERS:
         raise CheckpointError(f"{source}: {len(members)} members, more than the {MAX_MEMBERS} an ensemble file may hold")
     checkpoints, parameters = [], 0
@@ -119,6 +121,8 @@ def member_checkpoints(data: Mapping[str, Any], source: str = "ensemble") -> lis
         if parameters > MAX_PARAMETERS:
             raise CheckpointError(f"{source}: its members hold more than {MAX_PARAMETERS:,} values in all, more "
                                   "than an ensemble file may (the file may be small: members can share tensors)")
+        if not isinstance(member.get("hyper_parameters") or {}, dict):
+            raise CheckpointError(f"{source}: member {index}'s hyper_parameters are not a mapping")
         checkpoints.append({
             "fer_lightning": {"kind": "model", "format": 1},
             "hyper_parameters": member.get("hyper_parameters") or {},

@@ -22,7 +22,7 @@ from fer_lightning.config.checks import check_evaluate_config
 from fer_lightning.config.choices import EVAL_SPLITS
 from fer_lightning.data.settings import datamodule_from_settings
 from fer_lightning.errors import ConfigError, FerError
-from fer_lightning.files import check_output, write_text
+from fer_lightning.files import check_output, read_json_object, write_text
 from fer_lightning.inference.test_time_augmentation import check_tta, tta_views
 from fer_lightning.models.pretrained import (
     is_pretrained,
@@ -241,11 +241,8 @@ def checkpoint_file(ckpt_path: Any) -> Path:
 
 
 def is_evaluation_result(path: Path) -> bool:
-    try:
-        document = json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return False
-    return isinstance(document, dict) and all(key in document for key in RESULT_KEYS)
+    document = read_json_object(path)
+    return document is not None and all(key in document for key in RESULT_KEYS)
 
 
 def data_files(data: dict[str, Any] | None) -> list[tuple[str, str]]:
@@ -260,7 +257,13 @@ def evaluation_output(cfg: DictConfig, checkpoint: Path) -> Path:
         return Path(cfg.output)
     # A named test file is evaluated whatever the split says, and its result is eval.json.
     on_val = cfg.split == "val" and not given_data(cfg).get("test_path")
-    return checkpoint.parent / ("eval_val.json" if on_val else "eval.json")
+    name = "eval_val" if on_val else "eval"
+    # Results of other settings or of another shipped model (which share one folder) never replace it.
+    if str(cfg.tta) != "none":
+        name += f"_tta-{cfg.tta}"
+    if is_pretrained(cfg.ckpt_path):
+        name = f"{checkpoint.stem}_{name}"
+    return checkpoint.parent / f"{name}.json"
 
 
 def check_evaluation_output(cfg: DictConfig, output: Path, checkpoint: Path,

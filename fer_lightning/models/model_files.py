@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from fer_lightning.classes import CLASS_NAMES
-from fer_lightning.errors import CheckpointError
+from fer_lightning.errors import CheckpointError, FerError
 from fer_lightning.models.architectures import build_network
 from fer_lightning.models.pretrained import is_pretrained, pretrained_file
 
@@ -79,20 +79,60 @@ def is_model_checkpoint(data: dict[str, Any]) -> bool:
     return isinstance(marker, dict) and marker.get("kind") == "model" and "state_dict" in data
 
 
+def checked_parts(data: dict[str, Any], source: str) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """(hyper_parameters, state_dict) of a model checkpoint, each of the shape this project writes: a
+    dict of plain values, and names mapped to tensors. Anything else is one CheckpointError."""
+    hparams = data.get("hyper_parameters")
+    if hparams is None:
+        hparams = {}
+    if not isinstance(hparams, dict):
+        raise CheckpointError(f"{source}: its hyper_parameters are not a mapping (found {type(hparams).__name__})")
+    state = data.get("state_dict")
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{source}: its state_dict is not a mapping of weights (found {type(state).__name__})")
+    for key, value in state.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"{source}: its weight {str(key)[:80]!r} is not a tensor (found {type(value).__name__})")
+    return hparams, state
+
+
+def state_difference(expected: dict[str, torch.Tensor], given: dict[str, Any]) -> str | None:
+    """The first way ``given`` weights differ from the ``expected`` network's, in words; None when they fit."""
+    wrong = [key for key in expected if key in given and tuple(given[key].shape) != tuple(expected[key].shape)]
+    if wrong:
+        key = wrong[0]
+        return f"{key} is {tuple(given[key].shape)} in the file, {tuple(expected[key].shape)} in the network"
+    missing = [key for key in expected if key not in given]
+    if missing:
+        return f"{missing[0]} is missing from the file" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+    extra = [key for key in given if key not in expected]
+    if extra:
+        return f"the file has {extra[0]}, which the network has not" + (
+            f" (and {len(extra) - 1} more)" if len(extra) > 1 else "")
+    return None
+
+
 def network_from_checkpoint(data: dict[str, Any], source: str = "checkpoint") -> torch.nn.Module:
     """The plain network (no LightningModule) a model checkpoint describes, its weights loaded strictly:
     what inference needs, without importing Lightning."""
     if not is_model_checkpoint(data):
         raise CheckpointError(f"{source}: not a model checkpoint of this project")
-    hparams = data.get("hyper_parameters") or {}
+    hparams, stored = checked_parts(data, source)
     names = hparams.get("class_names") or CLASS_NAMES
     # fp32 whatever the file stores (a shipped model keeps fp16).
     state = {key.replace("net._orig_mod.", "net.").removeprefix("net."): value.float() if value.is_floating_point()
-             else value for key, value in data["state_dict"].items() if key.startswith("net.")}
+             else value for key, value in stored.items() if key.startswith("net.")}
     try:
         # Built without memory or random initialisation, then given the stored tensors themselves.
         with torch.device("meta"):
             net = build_network(hparams, num_classes=len(names))
+    except (TypeError, ValueError, FerError) as error:
+        raise CheckpointError(f"{source}: its hyper_parameters describe no network this project builds "
+                              f"({str(error).splitlines()[0][:200]})") from None
+    difference = state_difference(net.state_dict(), state)
+    if difference:
+        raise CheckpointError(f"{source}: weights do not fit the network it describes ({difference})")
+    try:
         net.load_state_dict(state, strict=True, assign=True)
     except (RuntimeError, TypeError, ValueError) as error:
         first = str(error).strip().splitlines()[0]
@@ -106,13 +146,20 @@ def classifier_from_checkpoint(data: dict[str, Any], source: str = "checkpoint")
 
     if not is_model_checkpoint(data):
         raise CheckpointError(f"{source}: not a model checkpoint of this project")
-    hparams = dict(data.get("hyper_parameters") or {})
+    hparams, stored = checked_parts(data, source)
     known = set(ExpressionClassifier.__init__.__code__.co_varnames)
     hparams = {k: v for k, v in hparams.items() if k in known}
     hparams["compile"] = False  # inference never needs the compile step
     try:
         model = ExpressionClassifier(**hparams)
-        state = {k.replace("net._orig_mod.", "net."): v for k, v in data["state_dict"].items()}
+    except (TypeError, ValueError, FerError) as error:
+        raise CheckpointError(f"{source}: its hyper_parameters describe no network this project builds "
+                              f"({str(error).splitlines()[0][:200]})") from None
+    state = {k.replace("net._orig_mod.", "net."): v for k, v in stored.items()}
+    difference = state_difference(model.state_dict(), state)
+    if difference:
+        raise CheckpointError(f"{source}: weights do not fit the network it describes ({difference})")
+    try:
         model.load_state_dict(state, strict=True)
     except (RuntimeError, TypeError, ValueError) as error:
         first = str(error).strip().splitlines()[0]
@@ -132,12 +179,27 @@ def load_initial_weights(model: ExpressionClassifier, source: str | Path) -> Non
     networks must have the same layers and widths.
     """
     donor = classifier_from_checkpoint(read_checkpoint(source), source=str(source))
-    try:
-        model.net.load_state_dict(donor.net.state_dict(), strict=True)
-    except RuntimeError as error:
-        first = str(error).strip().splitlines()[0]
+    difference = state_difference(model.net.state_dict(), donor.net.state_dict())
+    if difference:
         raise CheckpointError(f"init_from={source}: its network does not fit the one configured here "
-                              f"({first[:160]}); choose the same model/width") from None
+                              f"({difference}); {fitting_choice(donor.hparams)}")
+    model.net.load_state_dict(donor.net.state_dict(), strict=True)
+
+
+def fitting_choice(hparams: Any) -> str:
+    """What to put on the command line to build the network a checkpoint holds."""
+    import yaml
+
+    from fer_lightning.config.paths import config_dir
+
+    architecture = hparams.get("architecture", "report_cnn")
+    if architecture != "report_cnn":
+        return f"train it with model={architecture} and the same channels ({list(hparams.get('channels', []))})"
+    channels = list(hparams.get("channels") or [])
+    for width in sorted((Path(config_dir()) / "model" / "width").glob("*.yaml")):
+        if (yaml.safe_load(width.read_text()) or {}).get("channels") == channels:
+            return f"it fits model/width={width.stem}"
+    return f"it fits model.channels={channels}"
 
 
 def check_resume_fits(path: str | Path, model: ExpressionClassifier) -> None:
@@ -150,15 +212,13 @@ def check_resume_fits(path: str | Path, model: ExpressionClassifier) -> None:
         data = read_checkpoint(path)
     except CheckpointError as error:
         raise CheckpointError(f"cannot resume: {error}; {way_on}") from None
-    state = data.get("state_dict")
-    if not isinstance(state, dict):
-        raise CheckpointError(f"cannot resume: {path} holds no weights; {way_on}")
+    try:
+        _, state = checked_parts(data, str(path))
+    except CheckpointError as error:
+        raise CheckpointError(f"cannot resume: {error}; {way_on}") from None
     state = {key.replace("net._orig_mod.", "net."): value for key, value in state.items()}
     expected = model.state_dict()
-    missing = [key for key in expected if key not in state]
-    wrong = [key for key in expected if key in state and tuple(state[key].shape) != tuple(expected[key].shape)]
-    if missing or wrong:
-        key = (wrong or missing)[0]
-        what = (f"{key} is {tuple(state[key].shape)} there, {tuple(expected[key].shape)} here" if wrong
-                else f"{key} is missing")
-        raise CheckpointError(f"cannot resume from {path}: it holds another network ({what}); {way_on}")
+    # Keys the network has not (a compiled model's extras) do not stop a resume; missing or reshaped ones do.
+    difference = state_difference(expected, {key: value for key, value in state.items() if key in expected})
+    if difference:
+        raise CheckpointError(f"cannot resume from {path}: it holds another network ({difference}); {way_on}")

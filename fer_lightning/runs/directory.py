@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fer_lightning.errors import FerError
-from fer_lightning.files import atomic_write
+from fer_lightning.files import atomic_write, read_json_object
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +59,7 @@ class RunDirectory:
     def read_metrics(self) -> dict[str, Any]:
         if not self.metrics_path.is_file():
             return {}
-        try:
-            return json.loads(self.metrics_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            return {}
+        return read_json_object(self.metrics_path) or {}  # damaged ([1], not UTF-8, huge): as if new
 
     @property
     def status(self) -> str:
@@ -120,10 +117,7 @@ class RunDirectory:
         try:
             lock.acquire(timeout=0)
         except Timeout:
-            try:
-                other = json.loads(self.lock_path.read_text())
-            except (OSError, json.JSONDecodeError):
-                other = {}
+            other = read_json_object(self.lock_path) or {}
             raise RunInUse(
                 f"{self.path} is in use by process {other.get('pid', '(starting)')}: the same run is already "
                 "going; wait for it, or give this one another name=..."

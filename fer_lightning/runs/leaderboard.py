@@ -13,6 +13,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from fer_lightning.errors import ConfigError, FerError
+from fer_lightning.files import read_json_object
 from fer_lightning.files import check_output, write_text
 from fer_lightning.runs.directory import LOCK_FILE, METRICS_FILE, process_alive
 
@@ -77,23 +78,6 @@ def read_overrides(run_dir: Path, metrics: dict[str, Any]) -> list[str]:
             pass
     overrides = metrics.get("overrides")
     return [str(o) for o in overrides] if isinstance(overrides, list) else []
-
-
-MAX_JSON_BYTES = 4 * 2**20
-
-
-def read_json_object(path: Path) -> dict[str, Any] | None:
-    """The JSON object in ``path``; None when the file cannot be read, is not JSON, or holds another
-    kind of value (a list, a string): files in a sweep may be damaged or written by anything."""
-    try:
-        with path.open("rb") as handle:
-            data = handle.read(MAX_JSON_BYTES + 1)
-        if len(data) > MAX_JSON_BYTES:  # a run writes a few kB; more is not one of its files
-            return None
-        document = json.loads(data)
-    except (OSError, ValueError, RecursionError):
-        return None
-    return document if isinstance(document, dict) else None
 
 
 def lock_is_live(run_dir: Path) -> bool:

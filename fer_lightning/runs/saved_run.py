@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
@@ -37,7 +38,7 @@ def load_run_config(run_dir: str | Path) -> DictConfig:
     path = Path(run_dir) / RUN_CONFIG
     try:
         config = OmegaConf.load(path)
-    except (OmegaConfBaseException, ValueError, OSError) as error:
+    except (OmegaConfBaseException, ValueError, OSError, yaml.YAMLError) as error:  # a python tag: refused, never built
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ConfigError(f"{path}: cannot be read ({first})") from None
     if not isinstance(config, DictConfig) or "data" not in config:

@@ -213,6 +213,13 @@ def saliency_section(
     return Section("saliency", "Saliency maps", parts), images[0]
 
 
+def filter_ascent(settings: DictConfig) -> dict[str, Any]:
+    from fer_lightning.explain.filter_visualization import ascent_settings
+
+    return ascent_settings("filters", steps=settings.steps, lr=settings.lr, decay=settings.decay,
+                           blur_every=settings.blur_every, blur_sigma=settings.blur_sigma, jitter=settings.jitter)
+
+
 def filters_section(net: torch.nn.Module, image: torch.Tensor, settings: DictConfig) -> Any:
     from fer_lightning.explain.attribution import conv_layer, describe_layer
     from fer_lightning.explain.filter_visualization import choose_filters, feature_maps, maximize_filters
@@ -223,10 +230,7 @@ def filters_section(net: torch.nn.Module, image: torch.Tensor, settings: DictCon
     filters = settings.filters if isinstance(settings.filters, int) else list(settings.filters)
     chosen = choose_filters(layer, filters, "filters.filters")
     name = describe_layer(net, layer)
-    pictures = maximize_filters(
-        net, layer, chosen, steps=int(settings.steps), lr=float(settings.lr), decay=float(settings.decay),
-        blur_every=int(settings.blur_every), blur_sigma=float(settings.blur_sigma), jitter=int(settings.jitter),
-    )
+    pictures = maximize_filters(net, layer, chosen, **filter_ascent(settings))
     maps = feature_maps(net, layer, image, chosen)
     return Section("filters", "Filter pictures", [
         paragraph(f"Inputs that maximise the mean activation of {len(chosen)} filters of {name}, found by "
@@ -261,6 +265,7 @@ def build_report(cfg: DictConfig, progress: Callable[[str], None] = log.info) ->
         raise ConfigError("run_dir must be set: python -m fer_lightning.report run_dir=outputs/runs/<name>/<key> "
                           "(or run_dir=pretrained data=fer2013)")
     split = check_split(str(cfg.split))
+    filter_ascent(cfg.filters)  # checked before minutes of work, not when its section comes
     subject = pretrained_subject(cfg) if is_pretrained(cfg.run_dir) else run_subject(open_finished_run(cfg.run_dir), cfg)
     device = torch.device(str(cfg.device))
     if device.type == "cuda" and not torch.cuda.is_available():

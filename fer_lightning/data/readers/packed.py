@@ -96,8 +96,42 @@ def write_packed(path: str | Path, rows: ParsedRows, encoding: str = "rowdiff") 
         np.savez_compressed(handle, marker=np.array(MARKER), **encode_faces(images, encoding), **arrays)
 
 
+# Faces compress a few times at most (rowdiff, webp); an array that claims far more than its stored
+# bytes is a decompression bomb, and one that claims more than MAX_ARRAY_BYTES is no data set of
+# faces. Small arrays may compress far better (a column of one label): up to EXPANSION_SLACK is free.
+MAX_EXPANSION = 200
+EXPANSION_SLACK = 64 * 2**20
+MAX_ARRAY_BYTES = 4 * 2**30
+
+
+def check_claimed_sizes(path: Path) -> None:
+    """Read each array's header (shape and type) and refuse, before anything is decompressed, an
+    archive whose arrays claim sizes no packed data set has."""
+    source = str(path)
+    if not zipfile.is_zipfile(path):
+        raise DataFormatError(f"{source}: not a packed data set (not a .npz archive; make one with "
+                              "python -m fer_lightning.pack)")
+    with zipfile.ZipFile(path) as archive:
+        for member in archive.infolist():
+            with archive.open(member) as stream:
+                try:
+                    version = np.lib.format.read_magic(stream)
+                    read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                                   (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+                    if read_header is None:
+                        raise ValueError(f"format version {version}")
+                    shape, _, dtype = read_header(stream)  # the header only
+                except (ValueError, OSError, SyntaxError) as error:
+                    raise DataFormatError(f"{source}: {member.filename} is not a numpy array ({error})") from None
+            claimed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if claimed > MAX_ARRAY_BYTES or claimed > MAX_EXPANSION * member.compress_size + EXPANSION_SLACK:
+                raise DataFormatError(f"{source}: {member.filename} claims {claimed:,} bytes from "
+                                      f"{member.compress_size:,} stored: not a packed data set this project wrote")
+
+
 def read_packed(path: Path) -> ParsedRows:
     source = str(path)
+    check_claimed_sizes(path)
     try:
         with np.load(path, allow_pickle=False) as stored:
             if "marker" not in stored.files or str(stored["marker"]) != MARKER:
