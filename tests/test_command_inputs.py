@@ -206,3 +206,11 @@ def test_curves_refuses_guides_that_cannot_be_drawn(tmp_path, option, capsys):
     with pytest.raises(SystemExit) as stopped:
         curves_main([str(tmp_path), "--output", str(tmp_path / "c.png"), *option])
     assert stopped.value.code == 2 and option[1] in capsys.readouterr().err
+
+
+def test_a_new_top_level_key_is_refused_by_train_and_predict(tmp_path):
+    for module in ("fer_lightning.train", "fer_lightning.predict"):
+        result = run_cli(module, "+bogus=1", f"paths.log_dir={tmp_path}" if "train" in module else "input=x.jpg",
+                         timeout=120)
+        assert result.returncode == 2 and "'bogus'" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []

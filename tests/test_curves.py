@@ -62,3 +62,23 @@ def test_median_epoch_time_puts_a_run_that_shared_the_machine_at_its_idle_pace(t
     assert "shared: 4 epochs, 50.0 min" in capsys.readouterr().out
     curves_main([f"{run}=shared", "--output", str(output), "--epoch-time", "median"])
     assert "shared: 4 epochs, 40.3 min, best 62.00%; 62.00% within 60 min" in capsys.readouterr().out
+
+
+def test_an_epoch_line_with_a_word_for_a_number_is_one_line(tmp_path):
+    from fer_lightning.errors import FerError
+    from fer_lightning.runs.saved_run import read_epoch_log
+
+    (tmp_path / "train.log").write_text("[t][x][INFO] - epoch 0/4: loss/train abc acc/val 0.5 | 12.0 s\n")
+    with pytest.raises(FerError, match="train.log: epoch 0's line holds a value that is no number"):
+        read_epoch_log(tmp_path)
+
+
+def test_a_huge_log_is_read_line_by_line(tmp_path):
+    from fer_lightning.runs.saved_run import read_epoch_log
+
+    log = tmp_path / "train.log"
+    log.write_text("[t][x][INFO] - epoch 0/4: loss/train 1.5 acc/val 0.5 | 12.0 s\n")
+    with log.open("r+b") as handle:
+        handle.truncate(2 * 2**30)  # 2 GB of NUL bytes on paper: one endless line, nothing on disk
+    (epoch,) = read_epoch_log(tmp_path)
+    assert epoch.values == {"loss/train": 1.5, "acc/val": 0.5} and epoch.seconds == 12.0

@@ -20,6 +20,13 @@ def test_a_long_run_name_is_cut_between_overrides_never_inside_a_value():
     assert run_key(overrides[:-1] + ["model.label_smoothing=0.2"]) != key  # the digest tells them apart
 
 
+def test_a_run_whose_first_override_is_too_long_is_still_named_after_it():
+    long_path = "init_from=/home/me/experiments/outputs/runs/cpu_hour_narrow/augmentation=crop/checkpoints/best.ckpt"
+    key = run_key([long_path, "trainer.max_epochs=3"])
+    assert len(key) <= MAX_KEY_LENGTH and key.startswith("init_from=") and "best.ckpt" in key
+    assert key != run_key([long_path.replace("crop", "light"), "trainer.max_epochs=3"])
+
+
 def test_hydra_and_the_sweep_names_leave_out_the_same_neutral_keys(tmp_path):
     cfg = compose_config([], output_dir=tmp_path)
     excluded = OmegaConf.to_container(cfg.hydra.job.config.override_dirname, resolve=True)["exclude_keys"]

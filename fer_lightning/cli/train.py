@@ -104,6 +104,12 @@ def main() -> None:
     # The run directory is made before any check of ours runs: a name that leaves outputs/runs/ stops here.
     for arg in sys.argv[1:]:
         key, sep, value = arg.partition("=")
+        added = key.lstrip("+")
+        if sep and key.startswith("+") and "." not in added and not (Path(config_dir()) / added).is_dir():
+            # Nothing reads a new top-level key (+bogus=1); new keys inside a node (+trainer.max_steps=10)
+            # reach the code that node configures, which refuses what it does not know.
+            print_error(f"{arg}: train has no setting {added!r} (fer train --help lists them)")
+            sys.exit(2)
         if sep and key.lstrip("+~") == "name":
             try:
                 check_run_name(value.strip("'\""))

@@ -48,7 +48,16 @@ def run_key(overrides: str | Iterable[str] | None) -> str:
     kept: list[str] = []
     while safe and len(",".join([*kept, safe[0]])) <= MAX_KEY_LENGTH - 9:
         kept.append(safe.pop(0))
-    return f"{','.join(kept)}-{digest}" if kept else digest
+    if not kept:
+        # Even the first override is too long (a long path): its key and the end of its value, so the
+        # name still says what the run changed.
+        key, _, value = safe[0].partition("=")
+        room = max(MAX_KEY_LENGTH - 9 - len(key) - 1, 0)
+        tail = value[len(value) - room:] if room else ""
+        if tail != value and "-" in tail:  # start at a folder boundary ('/' became '-'), not in a word
+            tail = tail.split("-", 1)[1]
+        kept = [f"{key}={tail}"[: MAX_KEY_LENGTH - 9]]
+    return f"{','.join(kept)}-{digest}"
 
 
 def command_line_overrides() -> str:

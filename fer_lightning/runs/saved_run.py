@@ -21,6 +21,8 @@ from fer_lightning.data.settings import data_settings
 from fer_lightning.errors import CheckpointError, ConfigError, FerError
 from fer_lightning.runs.directory import RunDirectory
 
+log = logging.getLogger(__name__)
+
 RUN_CONFIG = Path(".hydra") / "config.yaml"
 FINISHED = ("completed", "interrupted")
 CHECKPOINTS = ("best", "last")
@@ -137,7 +139,9 @@ def read_history(log_dir: Path, tags: Sequence[str] = HISTORY_TAGS) -> dict[str,
     return history
 
 
-# The line callbacks/epoch_log.py writes into train.log once per epoch.
+# The line callbacks/epoch_log.py writes into train.log once per epoch (a few hundred characters).
+MAX_LOG_LINE = 4096
+MAX_LOG_CHARACTERS = 256 * 2**20
 EPOCH_LINE = re.compile(r"epoch (?P<epoch>\d+)(?:/\d+)?: (?P<values>.*?) \| (?:best .*? \| )?(?P<seconds>\d+(?:\.\d+)?) s$")
 
 
@@ -154,10 +158,23 @@ def read_epoch_log(run_dir: str | Path) -> list[EpochRecord]:
     if not path.is_file():
         raise FerError(f"{run_dir}: no train.log, so no epoch times")
     epochs: dict[int, EpochRecord] = {}
-    for line in path.read_text(errors="replace").splitlines():
-        found = EPOCH_LINE.search(line)
-        if found:
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        # Line by line, each cut at a length no epoch line has, and no further than MAX_LOG_CHARACTERS:
+        # a damaged or endless log costs neither memory nor minutes.
+        read = 0
+        for line in iter(lambda: handle.readline(MAX_LOG_LINE), ""):
+            read += len(line)
+            if read > MAX_LOG_CHARACTERS:
+                log.warning("%s: longer than %d MB; epochs after that point are left out", path,
+                            MAX_LOG_CHARACTERS // 2**20)
+                break
+            found = EPOCH_LINE.search(line.rstrip("\n"))
+            if not found:
+                continue
             words = found["values"].split()
-            values = {key: float(value) for key, value in zip(words[::2], words[1::2])}
+            try:
+                values = {key: float(value) for key, value in zip(words[::2], words[1::2])}
+            except ValueError:
+                raise FerError(f"{path}: epoch {found['epoch']}'s line holds a value that is no number") from None
             epochs[int(found["epoch"])] = EpochRecord(int(found["epoch"]), float(found["seconds"]), values)
     return [epochs[epoch] for epoch in sorted(epochs)]
