@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import errno
 import json
+import re
 import os
 from pathlib import Path
 
@@ -246,30 +247,34 @@ def test_predict_on_a_full_disk_is_one_line_naming_the_output(checkpoint, photos
 
 @pytest.mark.slow
 def test_training_on_a_full_disk_stops_in_one_line_and_keeps_its_checkpoint(train_config, tmp_path, monkeypatch, capsys):
-    import lightning_fabric.plugins.io.torch_io as torch_io
     import torch
 
+    from fer_lightning import files
     from fer_lightning.cli.train import train_command
+    from fer_lightning.runs.checkpoint_io import AtomicCheckpointIO
 
-    save = torch_io._atomic_save
+    save = AtomicCheckpointIO.save_checkpoint
     saved_epochs = []
 
-    def disk_full_after_the_first_epoch(checkpoint, path):
+    def disk_full_after_the_first_epoch(self, checkpoint, path, storage_options=None):
         if checkpoint["epoch"] >= 1:
-            full_disk()
+            with monkeypatch.context() as during_this_write:
+                during_this_write.setattr(files.os, "fsync", full_disk)  # the bytes never reach the disk
+                return save(self, checkpoint, path, storage_options)
         saved_epochs.append(checkpoint["epoch"])
-        save(checkpoint, path)
+        return save(self, checkpoint, path, storage_options)
 
-    monkeypatch.setattr(torch_io, "_atomic_save", disk_full_after_the_first_epoch)
+    monkeypatch.setattr(AtomicCheckpointIO, "save_checkpoint", disk_full_after_the_first_epoch)
     with pytest.raises(SystemExit) as exit_info:
         train_command(train_config("trainer.max_epochs=2"))
     assert exit_info.value.code == 2
     run = tmp_path / "run"
     message = capsys.readouterr().err.strip().splitlines()[-1]
-    assert message == (f"error: {run}: cannot write (No space left on device); "
-                       "last.ckpt keeps the last finished epoch")
+    assert re.fullmatch(rf"error: {re.escape(str(run))}/checkpoints/(best|last)\.ckpt: cannot write \(No space left "
+                        r"on device\); last\.ckpt keeps the last finished epoch", message), message
     assert saved_epochs and set(saved_epochs) == {0}
     last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["epoch"] == 0  # the epoch before the disk filled, whole
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]  # no partial files
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "failed" and "No space left on device" in metrics["error"]

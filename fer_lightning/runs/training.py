@@ -140,12 +140,14 @@ def train(cfg: DictConfig) -> float | None:
             # file, or the run directory when the error names none (a failed write names no file).
             error = WriteError(f"{error.filename or run.path}: cannot write ({error.strerror or error}); "
                                "last.ckpt keeps the last finished epoch")
+        elif isinstance(error, WriteError) and "last.ckpt keeps" not in str(error):
+            error = WriteError(f"{error}; last.ckpt keeps the last finished epoch")
         # The run says why it stopped; the command line decides what the failure means (exit or go on).
         if leader:
             try:
                 run.write_metrics(status="failed", error=str(error))
-            except OSError:
-                pass
+            except (OSError, FerError):
+                pass  # the same full disk: the one line on screen says it
         if isinstance(error, WriteError):
             raise error from None
         raise
