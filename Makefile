@@ -56,12 +56,12 @@ ensemble: setup-base
 
 ## The HTML report of a finished run (RUN=outputs/runs/<name>/<overrides>): RUN/report/index.html + PNGs.
 report: setup-base
-	$(BIN)/python -m fer_lightning.report run_dir="$(RUN)" $(ARGS)
+	$(BIN)/python -m fer_lightning.report ckpt_path="$(RUN)" $(ARGS)
 
 ## The shipped report's CNN analysed on PublicTest, as docs/pretrained-report.md shows it (FER2013=<fer2013.csv.gz>).
 FER2013 ?= ../shared/datasets/fer2013/fer2013.csv.gz
 pretrained-report: setup-base
-	$(BIN)/python -m fer_lightning.report run_dir=pretrained:fer2013-report-cnn data=fer2013 data.path="$(FER2013)" \
+	$(BIN)/python -m fer_lightning.report ckpt_path=pretrained:fer2013-report-cnn data=fer2013 data.path="$(FER2013)" \
 		output_dir=docs/pretrained embed_images=false $(ARGS)
 
 ## PublicTest accuracy against wall-clock minutes of the CPU-hour runs (RUNS="<run dir>=<label> ...").

@@ -10,7 +10,7 @@ import torch
 from benchmarks.report import figure
 from benchmarks.sizes import Sizes
 from benchmarks.workload import compose_train_config, faces, net_from_config
-from fer_lightning.inference.ensemble_file import SoftmaxAverage
+from fer_lightning.checkpoints.ensemble_file import SoftmaxAverage
 from fer_lightning.inference.evaluation import predict_probabilities
 
 

@@ -16,7 +16,7 @@ import torch
 from benchmarks.report import figure
 from benchmarks.sizes import Sizes
 from benchmarks.workload import compose_train_config, flops_per_image, net_from_config
-from fer_lightning.inference.ensemble_file import SoftmaxAverage
+from fer_lightning.checkpoints.ensemble_file import SoftmaxAverage
 from fer_lightning.inference.export import INPUT_NAME, OUTPUT_NAME, export_onnx
 
 

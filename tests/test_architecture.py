@@ -17,12 +17,13 @@ ALLOWED = {
     "data": BASE | {"config"},
     "models": BASE | {"config"},
     "explain": BASE | {"config"},
-    "runs": BASE | {"config", "data", "models"},
-    "inference": BASE | {"config", "data", "models", "runs", "explain"},
-    "viz": BASE | {"config", "data", "models", "explain", "theory", "runs", "inference"},
+    "checkpoints": BASE | {"config", "data", "models"},
+    "runs": BASE | {"config", "data", "models", "checkpoints"},
+    "inference": BASE | {"config", "data", "models", "checkpoints", "runs", "explain"},
+    "viz": BASE | {"config", "data", "models", "checkpoints", "explain", "theory", "runs", "inference"},
     "callbacks": BASE | {"data", "explain", "viz"},
-    "web": BASE | {"config", "data", "models", "inference", "viz"},
-    "cli": BASE | {"config", "data", "models", "explain", "runs", "inference", "viz", "theory", "web"},
+    "web": BASE | {"config", "data", "models", "checkpoints", "inference", "viz"},
+    "cli": BASE | {"config", "data", "models", "checkpoints", "explain", "runs", "inference", "viz", "theory", "web"},
 }
 ENTRY_POINTS = {"train", "evaluate", "predict", "export", "ensemble", "leaderboard", "report", "summary", "publish",
                 "curves", "demo", "pack"}

@@ -7,9 +7,9 @@ import re
 import pytest
 import torch
 
+from fer_lightning.checkpoints.model_file import load_classifier
 from fer_lightning.errors import CheckpointError
 from fer_lightning.models.classifier import ExpressionClassifier
-from fer_lightning.models.model_files import load_classifier
 
 NARROW = {"channels": [8, 16, 32, 64, 128, 256, 256], "hidden": [32, 16]}
 
@@ -75,8 +75,8 @@ def odd_checkpoints(good: dict) -> dict[str, tuple[dict, str]]:
 
 
 def test_odd_checkpoint_parts_are_one_line_for_every_command_that_loads_them(tmp_path):
-    from fer_lightning.inference.checkpoint import load_predictor
-    from fer_lightning.models.model_files import check_resume_fits
+    from fer_lightning.checkpoints.model_file import check_resume_fits
+    from fer_lightning.checkpoints.predictor import load_predictor
 
     good = torch.load("fer_lightning/pretrained/fer2013-narrow-cnn.pt", weights_only=True)
     for name, (data, words) in odd_checkpoints(good).items():
@@ -90,7 +90,7 @@ def test_odd_checkpoint_parts_are_one_line_for_every_command_that_loads_them(tmp
 
 
 def test_weights_of_another_width_name_the_first_difference_and_the_width_that_fits():
-    from fer_lightning.models.model_files import load_initial_weights
+    from fer_lightning.checkpoints.model_file import load_initial_weights
 
     with pytest.raises(CheckpointError, match=r"features.0.weight is \(8, 1, 3, 3\) in the file, \(16, 1, 3, 3\) "
                                               r"in the network\); it fits model/width=narrow"):

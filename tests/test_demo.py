@@ -7,19 +7,17 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+import zlib
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-
-import struct
-import zlib
-from pathlib import Path
-
 import torch
 
 from fer_lightning.errors import CheckpointError, DataFormatError
@@ -109,8 +107,8 @@ def test_loaded_models_are_keyed_by_their_file_and_bounded(checkpoint, tmp_path)
 
 
 def test_an_ensemble_file_is_measured_before_its_members_are_built(tmp_path):
-    from fer_lightning.inference.checkpoint import load_predictor
-    from fer_lightning.inference.ensemble_file import ensemble_artifact, save_ensemble
+    from fer_lightning.checkpoints.ensemble_file import ensemble_artifact, save_ensemble
+    from fer_lightning.checkpoints.predictor import load_predictor
 
     shared = {"features.0.weight": torch.zeros(1000, dtype=torch.float16)}
     many = tmp_path / "many.ckpt"

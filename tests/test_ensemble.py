@@ -17,13 +17,13 @@ import torch
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
+from fer_lightning.checkpoints.ensemble_file import SoftmaxAverage
+from fer_lightning.checkpoints.model_file import load_classifier
+from fer_lightning.checkpoints.predictor import load_predictor
 from fer_lightning.errors import FerError
-from fer_lightning.inference.checkpoint import load_predictor
-from fer_lightning.inference.ensemble_file import SoftmaxAverage
 from fer_lightning.inference.evaluation import load_split
 from fer_lightning.inference.sweep_ensemble import build_ensemble, greedy_selection
 from fer_lightning.models.classifier import ExpressionClassifier
-from fer_lightning.models.model_files import load_classifier
 from fer_lightning.runs.saved_run import run_data_config
 from tests.conftest import FAST, compose_config
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
 
+from fer_lightning.checkpoints.predictor import load_predictor
 from fer_lightning.classes import CLASS_NAMES
 from fer_lightning.cli.entry import quote_path_overrides
 from fer_lightning.errors import ConfigError
-from fer_lightning.inference.checkpoint import load_predictor
 from fer_lightning.inference.export import export
 from fer_lightning.inference.sweep_ensemble import build_ensemble
 from tests.conftest import compose_config

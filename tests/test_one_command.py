@@ -73,6 +73,6 @@ def test_train_help_is_a_page_not_a_dump():
     result = run_cli("fer_lightning.cli.main", "train", "--help", timeout=60)
     assert result.returncode == 0 and len(result.stdout.splitlines()) < 120
     assert "   * synthetic" in result.stdout and "     fer2013 " in result.stdout  # options, the default marked
-    assert "  init_from=null\n      Start from trained weights" in result.stdout
+    assert "  ckpt_path=null\n      Start from trained weights" in result.stdout
 
 

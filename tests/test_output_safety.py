@@ -7,19 +7,19 @@ from __future__ import annotations
 import csv
 import errno
 import json
-import re
 import os
+import re
 from pathlib import Path
 
 import cv2
 import pytest
 
 import fer_lightning.data.faces as faces_module
+from fer_lightning.checkpoints.predictor import load_predictor
 from fer_lightning.data.synthetic import generate_synthetic_faces
 from fer_lightning.errors import ConfigError, WriteError
 from fer_lightning.evaluate import main as evaluate_main
 from fer_lightning.files import atomic_write
-from fer_lightning.inference.checkpoint import load_predictor
 from fer_lightning.inference.evaluation import evaluate
 from fer_lightning.inference.export import export
 from fer_lightning.inference.prediction import predict

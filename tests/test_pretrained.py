@@ -12,17 +12,17 @@ import torch
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
+from fer_lightning.checkpoints import shipped as pretrained
+from fer_lightning.checkpoints.model_file import load_initial_weights
+from fer_lightning.checkpoints.predictor import load_predictor
 from fer_lightning.cli.publish import main as publish_main
 from fer_lightning.cli.train import train_command
 from fer_lightning.data.synthetic import generate_synthetic_faces
 from fer_lightning.errors import CheckpointError, ConfigError
-from fer_lightning.inference.checkpoint import load_predictor
 from fer_lightning.inference.evaluation import evaluate, predict_probabilities
 from fer_lightning.inference.export import export
 from fer_lightning.inference.prediction import predict
-from fer_lightning.models import pretrained
 from fer_lightning.models.classifier import ExpressionClassifier
-from fer_lightning.models.model_files import load_initial_weights
 from tests.conftest import FAST, compose_config
 
 SHIPPED = pretrained.PRETRAINED_DIR
@@ -137,9 +137,12 @@ def test_fine_tuning_starts_from_the_shipped_weights(shipped_tiny, train_config,
     # A whole run from it trains and finishes; a network of another width is refused in one line.
     assert train_command(train_config("init_from=pretrained", run="tuned")) is not None
     with pytest.raises(SystemExit):
-        train_command(train_config("init_from=pretrained", "model/width=report", run="wrong-width"))
+        train_command(train_config("ckpt_path=pretrained", "model/width=report", run="wrong-width"))
     metrics = json.loads((tmp_path / "wrong-width" / "metrics.json").read_text())
     assert metrics["status"] == "failed" and "does not fit" in metrics["error"] and "\n" not in metrics["error"]
+    # ckpt_path is the name every command gives a model; init_from, its older name here, must agree with it.
+    with pytest.raises(SystemExit):
+        train_command(train_config("ckpt_path=pretrained", f"init_from={tmp_path}", run="two"))
 
 
 def donor_hparams(shelf: Path) -> dict:

@@ -157,10 +157,28 @@ def test_a_finished_run_without_checkpoints_is_a_checkpoint_error(tmp_path):
         run.checkpoint("best")
 
 
-def test_run_dir_is_required(tmp_path):
+def test_what_to_report_on_is_required(tmp_path):
     cfg = compose_config([], config_name="report", output_dir=tmp_path)
-    with pytest.raises(FerError, match="run_dir must be set"):
+    with pytest.raises(FerError, match="ckpt_path must be set"):
         build_report(cfg)
+
+
+def test_a_checkpoint_file_inside_a_run_names_the_run_and_the_checkpoint(tmp_path):
+    from fer_lightning.viz.run_report import report_target
+
+    run = fake_run(tmp_path / "run", "completed")
+    last = run / "checkpoints" / "last.ckpt"
+    last.parent.mkdir(parents=True, exist_ok=True)
+    last.write_bytes(b"")
+    cfg = compose_config([f"ckpt_path={last}"], config_name="report", output_dir=tmp_path)
+    report_target(cfg)
+    assert (cfg.run_dir, cfg.checkpoint) == (str(run), str(last))
+    older = compose_config([f"run_dir={run}"], config_name="report", output_dir=tmp_path)  # the older spelling
+    report_target(older)
+    assert (older.run_dir, older.checkpoint) == (str(run), "best")
+    both = compose_config([f"run_dir={run}", "ckpt_path=pretrained"], config_name="report", output_dir=tmp_path)
+    with pytest.raises(FerError, match="name two models"):
+        report_target(both)
 
 
 def test_the_command_reports_errors_in_one_line_with_status_2(tmp_path, capsys):

@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 import torch
 
+from fer_lightning.checkpoints.model_file import load_classifier
 from fer_lightning.classes import NUM_CLASSES
 from fer_lightning.cli.train import train_command as train
 from fer_lightning.data.synthetic import generate_synthetic_faces
 from fer_lightning.explain.attribution import attribute, classifier_network, mass_inside
-from fer_lightning.models.model_files import load_classifier
 from tests.conftest import FAST, compose_config
 
 pytestmark = pytest.mark.slow

@@ -17,9 +17,9 @@ import pytest
 import torch
 
 from fer_lightning import ensemble, evaluate, export, leaderboard, predict
+from fer_lightning.checkpoints.predictor import load_predictor
 from fer_lightning.classes import CLASS_NAMES
 from fer_lightning.data.synthetic import generate_synthetic_faces
-from fer_lightning.inference.checkpoint import load_predictor
 from tests.conftest import FAST
 from tests.helpers import run_cli
 from tests.test_evaluate_predict import run_hydra_entry

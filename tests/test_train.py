@@ -130,7 +130,7 @@ def test_bad_config_stops_with_one_line(override, expected, tmp_path):
 
 
 def test_ema_checkpoints_carry_the_averaged_weights_that_inference_uses(train_config, tmp_path):
-    from fer_lightning.models.model_files import network_from_checkpoint
+    from fer_lightning.checkpoints.model_file import network_from_checkpoint
 
     train(train_config("callbacks=ema", "callbacks.weight_averaging.update_starting_at_step=0",
                        "trainer.max_epochs=2"))

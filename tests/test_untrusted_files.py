@@ -10,10 +10,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from fer_lightning.checkpoints.ensemble_file import ensemble_artifact
 from fer_lightning.cli.report import report
 from fer_lightning.data.augmentation import build_transform
 from fer_lightning.errors import FerError
-from fer_lightning.inference.ensemble_file import ensemble_artifact
 from fer_lightning.inference.evaluation import evaluate
 from fer_lightning.models.classifier import ExpressionClassifier
 from tests.conftest import compose_config

@@ -25,7 +25,7 @@ TOLERANCE = 0.001  # accuracy, as a fraction: 0.1 point
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from fer_lightning.models.pretrained import PRETRAINED_DIR
+    from fer_lightning.checkpoints.shipped import PRETRAINED_DIR
 
     parser = argparse.ArgumentParser(prog="python -m fer_lightning.publish", description=__doc__.split("\n\n")[1])
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a finished training run")
@@ -56,13 +56,11 @@ def publish_run(args: argparse.Namespace) -> dict[str, Any]:
 
     import torch
 
-    from fer_lightning.inference.checkpoint import load_predictor
+    from fer_lightning.checkpoints.model_file import read_checkpoint
+    from fer_lightning.checkpoints.predictor import load_predictor
+    from fer_lightning.checkpoints.shipped import check_model_name, compact_checkpoint, publish
     from fer_lightning.inference.evaluation import classification_metrics, load_splits, predict_probabilities
-    from fer_lightning.models.model_files import read_checkpoint
-    from fer_lightning.models.pretrained import compact_checkpoint, publish
     from fer_lightning.runs.saved_run import open_finished_run, read_history, run_data_config
-
-    from fer_lightning.models.pretrained import check_model_name
 
     replaced = check_model_name(args.name, args.directory, args.replace)  # before the minutes of scoring
     if replaced:

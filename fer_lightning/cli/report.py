@@ -1,5 +1,5 @@
-"""python -m fer_lightning.report run_dir=PATH [key=value ...]: figures and tables of a finished run
-(or run_dir=pretrained: the shipped model's) as an HTML page."""
+"""python -m fer_lightning.report ckpt_path=PATH [key=value ...]: figures and tables of a finished run
+(or ckpt_path=pretrained: the shipped model's) as an HTML page."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def report(cfg: DictConfig) -> Path:
 
 
 def main() -> None:
-    run_command("report", report, __doc__, main_input="run_dir")
+    run_command("report", report, __doc__, main_input="ckpt_path")
 
 
 if __name__ == "__main__":

@@ -233,6 +233,9 @@ def check_train_config(cfg: DictConfig) -> None:
     """Raise ConfigError for the first impossible value in a training config."""
     check_all_set(cfg)
     check_run_name(cfg.name)
+    given, older = _get(cfg, "ckpt_path"), _get(cfg, "init_from")
+    if given and older and str(given) != str(older):
+        raise ConfigError(f"ckpt_path={given} and init_from={older} name two starting points; give ckpt_path alone")
     check_seed(cfg.seed)
     check_model(cfg.model)
     check_data(cfg.data)

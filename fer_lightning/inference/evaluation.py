@@ -18,22 +18,23 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from fer_lightning.checkpoints import resolve
+from fer_lightning.checkpoints.shipped import (
+    is_pretrained,
+    output_anchor,
+    pretrained_entry,
+    pretrained_file,
+)
 from fer_lightning.config.checks import check_evaluate_config
 from fer_lightning.config.choices import EVAL_SPLITS
 from fer_lightning.data.settings import datamodule_from_settings
 from fer_lightning.errors import ConfigError, FerError
 from fer_lightning.files import check_output, read_json_object, write_text
 from fer_lightning.inference.test_time_augmentation import check_tta, tta_views
-from fer_lightning.models.pretrained import (
-    is_pretrained,
-    output_anchor,
-    pretrained_entry,
-    pretrained_file,
-)
 from fer_lightning.runs.saved_run import RUN_CONFIG, run_data_config
 
 if TYPE_CHECKING:
-    from fer_lightning.inference.checkpoint import Predictor
+    from fer_lightning.checkpoints.predictor import Predictor
 
 log = logging.getLogger(__name__)
 
@@ -235,11 +236,6 @@ def evaluation_images(data: dict[str, Any] | None, test_path: str | None, split:
 RESULT_KEYS = ("accuracy", "confusion_matrix")
 
 
-def checkpoint_file(ckpt_path: Any) -> Path:
-    """The file a ``ckpt_path`` reads: a shipped model's own file for ``pretrained[:name]``."""
-    return pretrained_file(ckpt_path) if is_pretrained(ckpt_path) else Path(ckpt_path)
-
-
 def is_evaluation_result(path: Path) -> bool:
     document = read_json_object(path)
     return document is not None and all(key in document for key in RESULT_KEYS)
@@ -275,13 +271,13 @@ def check_evaluation_output(cfg: DictConfig, output: Path, checkpoint: Path,
 
 # ---------------------------------------------------------------------------------- command
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
-    from fer_lightning.inference.checkpoint import load_predictor
+    from fer_lightning.checkpoints.predictor import load_predictor
 
     check_evaluate_config(cfg)
     tta, split = str(cfg.tta), str(cfg.split)
     checkpoint = output_anchor(cfg.ckpt_path)
     output = evaluation_output(cfg, checkpoint)
-    reads = checkpoint_file(cfg.ckpt_path)
+    reads = resolve(cfg.ckpt_path)
     check_evaluation_output(cfg, output, reads)
     predictor = load_predictor(cfg.ckpt_path)
     data_config, test_path = evaluation_data(cfg, predictor, checkpoint)

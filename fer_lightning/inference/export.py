@@ -15,12 +15,12 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from fer_lightning.checkpoints import resolve
 from fer_lightning.classes import IMAGE_SIZE
 from fer_lightning.config.checks import check_export_config
 from fer_lightning.config.choices import EXPORT_SUFFIXES
 from fer_lightning.errors import FerError
 from fer_lightning.files import check_output
-from fer_lightning.inference.evaluation import checkpoint_file
 
 log = logging.getLogger(__name__)
 
@@ -118,14 +118,14 @@ def is_export(path: Path) -> bool:
 
 # ---------------------------------------------------------------------------------- command
 def export(cfg: DictConfig) -> Path:
-    from fer_lightning.inference.checkpoint import load_predictor
-    from fer_lightning.models.pretrained import output_anchor
+    from fer_lightning.checkpoints.predictor import load_predictor
+    from fer_lightning.checkpoints.shipped import output_anchor
 
     check_export_config(cfg)
     fmt = str(cfg.format)
     output = Path(cfg.output) if cfg.get("output") else \
         output_anchor(cfg.ckpt_path).with_suffix(EXPORT_SUFFIXES[fmt][0])
-    check_output(output, [("the checkpoint it reads", checkpoint_file(cfg.ckpt_path))], is_export,
+    check_output(output, [("the checkpoint it reads", resolve(cfg.ckpt_path))], is_export,
                  bool(cfg.get("overwrite", False)), kind="an ONNX or TorchScript export")
     if fmt == "onnx":
         try:

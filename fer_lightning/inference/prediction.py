@@ -18,15 +18,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from omegaconf import DictConfig
 
+from fer_lightning.checkpoints import resolve
 from fer_lightning.config.checks import check_predict_config
 from fer_lightning.config.choices import DETECT_FACES
 from fer_lightning.errors import ConfigError, DataFormatError
 from fer_lightning.files import atomic_write, check_output, same_file, write_bytes, write_text
-from fer_lightning.inference.evaluation import checkpoint_file, predict_probabilities
+from fer_lightning.inference.evaluation import predict_probabilities
 from fer_lightning.inference.video import VIDEO_COLUMNS, analyze_video, is_video, write_video_table
 
 if TYPE_CHECKING:
-    from fer_lightning.inference.checkpoint import Predictor
+    from fer_lightning.checkpoints.predictor import Predictor
     from fer_lightning.inference.recognizer import Recognizer
 
 log = logging.getLogger(__name__)
@@ -215,7 +216,7 @@ def check_prediction_outputs(cfg: DictConfig, source: Path, output: Path) -> Non
     if cfg.annotate and is_video(source) and same_file(annotation_folder(cfg, output) / f"{source.stem}.mp4", source):
         raise ConfigError(f"annotate_dir={annotation_folder(cfg, output)}: the annotated video would replace "
                           f"{source}; choose another annotate_dir")
-    check_output(output, [("the checkpoint it reads", checkpoint_file(cfg.ckpt_path)), ("its input", source)],
+    check_output(output, [("the checkpoint it reads", resolve(cfg.ckpt_path)), ("its input", source)],
                  is_prediction_output, bool(cfg.get("overwrite", False)), kind="a predict result")
     if cfg.annotate and not is_table(source) and same_file(annotation_folder(cfg, output), image_root(source)):
         raise ConfigError(f"annotate_dir={annotation_folder(cfg, output)} is the input folder: the annotated "
@@ -224,7 +225,7 @@ def check_prediction_outputs(cfg: DictConfig, source: Path, output: Path) -> Non
 
 # ------------------------------------------------------------------------------------ command
 def predict(cfg: DictConfig) -> Path:
-    from fer_lightning.inference.checkpoint import load_predictor
+    from fer_lightning.checkpoints.predictor import load_predictor
 
     check_predict_config(cfg)
     tta = str(cfg.tta)

@@ -22,8 +22,8 @@ from fer_lightning.config.choices import FACE_DETECTORS, TTA_CHOICES
 from fer_lightning.errors import ConfigError, DataFormatError
 
 if TYPE_CHECKING:
+    from fer_lightning.checkpoints.predictor import Predictor
     from fer_lightning.data.faces import Face
-    from fer_lightning.inference.checkpoint import Predictor
     from fer_lightning.inference.video import FrameFaces
 
 COLOR_ORDERS = ("bgr", "rgb")
@@ -96,7 +96,7 @@ class Recognizer:
     @classmethod
     def pretrained(cls, name: str | None = None, **options: Any) -> Recognizer:
         """The model shipped with the package (its default one, or ``name``)."""
-        from fer_lightning.models.pretrained import PRETRAINED
+        from fer_lightning.checkpoints.shipped import PRETRAINED
 
         return cls.from_checkpoint(PRETRAINED if name is None else f"{PRETRAINED}:{name}", **options)
 
@@ -104,10 +104,10 @@ class Recognizer:
     def from_checkpoint(cls, path: str | Path, **options: Any) -> Recognizer:
         """A model checkpoint (``best.ckpt``), an ensemble file (``ensemble.ckpt``) or
         ``pretrained[:name]``. Loading is weights-only: a file never runs code."""
-        from fer_lightning.inference.checkpoint import load_predictor
-        from fer_lightning.inference.evaluation import checkpoint_file
+        from fer_lightning.checkpoints import resolve
+        from fer_lightning.checkpoints.predictor import load_predictor
 
-        return cls(load_predictor(checkpoint_file(path)), **options)
+        return cls(load_predictor(resolve(path)), **options)
 
     @property
     def class_names(self) -> tuple[str, ...]:

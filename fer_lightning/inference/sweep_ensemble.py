@@ -96,8 +96,8 @@ def member_checkpoint(run: RunRecord) -> Path:
 
 
 def load_member(run: RunRecord, device: Any = "cpu") -> Member:
-    from fer_lightning.inference.ensemble_file import SoftmaxAverage
-    from fer_lightning.models.model_files import classifier_from_checkpoint, read_checkpoint
+    from fer_lightning.checkpoints.ensemble_file import SoftmaxAverage
+    from fer_lightning.checkpoints.model_file import classifier_from_checkpoint, read_checkpoint
 
     path = member_checkpoint(run)
     classifier = classifier_from_checkpoint(read_checkpoint(path), source=str(path))
@@ -166,8 +166,8 @@ def ensemble_paths(sweep_dir: str | Path, selection: str, output: str | Path | N
 
 
 def is_ensemble_file(path: Path) -> bool:
-    from fer_lightning.inference.ensemble_file import is_ensemble_checkpoint
-    from fer_lightning.models.model_files import read_checkpoint
+    from fer_lightning.checkpoints.ensemble_file import is_ensemble_checkpoint
+    from fer_lightning.checkpoints.model_file import read_checkpoint
 
     try:
         return is_ensemble_checkpoint(read_checkpoint(path))
@@ -235,7 +235,7 @@ def build_ensemble(sweep_dir: str | Path, top_k: int = 5, greedy: bool = False, 
     where members compute their probabilities (``auto``: the GPU when there is one). Returns the
     summary document; its ``artifact`` and ``summary`` say where both went.
     """
-    from fer_lightning.inference.ensemble_file import ensemble_artifact, save_ensemble
+    from fer_lightning.checkpoints.ensemble_file import ensemble_artifact, save_ensemble
 
     if top_k < 1:
         raise ConfigError(f"top_k={top_k}: at least 1")

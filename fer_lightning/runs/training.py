@@ -71,11 +71,12 @@ def fit_and_test(cfg: DictConfig, run: RunDirectory) -> dict[str, Any]:
     log.info("network: %s, %s parameters; max_epochs=%s precision=%s seed=%s", type(model.net).__name__,
              f"{sum(p.numel() for p in model.parameters()):,}", cfg.trainer.max_epochs, cfg.trainer.precision, cfg.seed)
     log.info("writing %s (its config: .hydra/config.yaml; every line of this screen: train.log)", run.path)
-    if cfg.get("init_from"):
-        from fer_lightning.models.model_files import load_initial_weights
+    start = cfg.get("ckpt_path") or cfg.get("init_from")
+    if start:
+        from fer_lightning.checkpoints.model_file import load_initial_weights
 
-        load_initial_weights(model, cfg.init_from)
-        log.info("starting from the weights of %s", cfg.init_from)
+        load_initial_weights(model, start)
+        log.info("starting from the weights of %s", start)
     callbacks = [*instantiate_named(cfg.get("callbacks")), FitSummary()]
     loggers = instantiate_named(cfg.get("logger"))
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
@@ -88,7 +89,7 @@ def fit_and_test(cfg: DictConfig, run: RunDirectory) -> dict[str, Any]:
 
     resume = run.resume_checkpoint()
     if resume is not None:
-        from fer_lightning.models.model_files import check_resume_fits
+        from fer_lightning.checkpoints.model_file import check_resume_fits
 
         check_resume_fits(resume, model)
         log.info("resuming from %s", resume)

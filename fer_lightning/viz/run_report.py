@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from fer_lightning.checkpoints.shipped import is_pretrained, output_anchor, pretrained_entry
 from fer_lightning.errors import ConfigError
-from fer_lightning.models.pretrained import is_pretrained, output_anchor, pretrained_entry
-from fer_lightning.runs.saved_run import FinishedRun, open_finished_run, read_history, run_data_config
+from fer_lightning.runs.saved_run import RUN_CONFIG, FinishedRun, open_finished_run, read_history, run_data_config
 
 log = logging.getLogger(__name__)
 
@@ -248,11 +248,28 @@ def text_section(anchor: str, title: str, text: str) -> Any:
 
 
 # ------------------------------------------------------------------------------ command
+def report_target(cfg: DictConfig) -> None:
+    """``ckpt_path`` (or its older name ``run_dir``) as the run directory and checkpoint the report reads:
+    a checkpoint file inside a run names both."""
+    given, older = cfg.get("ckpt_path"), cfg.get("run_dir")
+    if given and older and str(given) != str(older):
+        raise ConfigError(f"ckpt_path={given} and run_dir={older} name two models; give ckpt_path alone")
+    source = given or older
+    if not source:
+        raise ConfigError("ckpt_path must be set: fer report outputs/runs/<name>/<key> "
+                          "(or ckpt_path=pretrained data=fer2013)")
+    with open_dict(cfg):
+        cfg.run_dir = str(source)
+        path = Path(str(source))
+        if not is_pretrained(source) and path.is_file() and (path.parent.parent / RUN_CONFIG).is_file():
+            cfg.run_dir, cfg.checkpoint = str(path.parent.parent), str(path)
+
+
 def build_report(cfg: DictConfig, progress: Callable[[str], None] = log.info) -> Path:
     """Write the report of ``cfg.run_dir`` (a run directory, or ``pretrained[:<name>]``); return its index.html."""
+    from fer_lightning.checkpoints.predictor import load_predictor
     from fer_lightning.data.datasets import ImageArrayDataset
     from fer_lightning.explain.attribution import classifier_network
-    from fer_lightning.inference.checkpoint import load_predictor
     from fer_lightning.inference.evaluation import (
         check_split,
         classification_metrics,
@@ -261,9 +278,7 @@ def build_report(cfg: DictConfig, progress: Callable[[str], None] = log.info) ->
     )
     from fer_lightning.viz.html_page import write_report
 
-    if OmegaConf.is_missing(cfg, "run_dir"):
-        raise ConfigError("run_dir must be set: python -m fer_lightning.report run_dir=outputs/runs/<name>/<key> "
-                          "(or run_dir=pretrained data=fer2013)")
+    report_target(cfg)
     split = check_split(str(cfg.split))
     filter_ascent(cfg.filters)  # checked before minutes of work, not when its section comes
     subject = pretrained_subject(cfg) if is_pretrained(cfg.run_dir) else run_subject(open_finished_run(cfg.run_dir), cfg)

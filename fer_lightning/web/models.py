@@ -61,7 +61,7 @@ class ModelCatalog:
     @classmethod
     def build(cls, start_model: str, folders: Iterable[str | Path] = ()) -> ModelCatalog:
         """The shipped models, ``start_model`` (the operator's own choice) and the files under ``folders``."""
-        from fer_lightning.models.pretrained import PRETRAINED, is_pretrained, read_registry
+        from fer_lightning.checkpoints.shipped import PRETRAINED, is_pretrained, read_registry
 
         registry = read_registry()
         shipped = sorted(registry["models"], key=lambda name: name != registry.get("default"))
@@ -106,9 +106,9 @@ class Recognizers:
 
     @staticmethod
     def key(source: str) -> str:
-        from fer_lightning.inference.evaluation import checkpoint_file
+        from fer_lightning.checkpoints import resolve
 
-        return str(Path(checkpoint_file(source)).resolve())
+        return str(resolve(source).resolve())
 
     def get(self, source: str):
         from fer_lightning.inference.recognizer import Recognizer

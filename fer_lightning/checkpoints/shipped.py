@@ -54,12 +54,21 @@ def model_name(ckpt_path: Any, registry: dict[str, Any]) -> str:
     return name
 
 
+# (file, size, modification time) -> sha256: a command that resolves a shipped model several times
+# (predict checks the output, then loads the model) hashes it once.
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _DIGESTS:
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _DIGESTS[key] = digest.hexdigest()
+    return _DIGESTS[key]
 
 
 def pretrained_file(ckpt_path: Any = PRETRAINED, directory: Path | None = None) -> Path:

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fer_lightning.checkpoints.ensemble_file import SoftmaxAverage, is_ensemble_checkpoint, member_checkpoints
+from fer_lightning.checkpoints.model_file import is_model_checkpoint, network_from_checkpoint, read_checkpoint
 from fer_lightning.classes import CLASS_NAMES
 from fer_lightning.data.settings import data_settings
 from fer_lightning.errors import CheckpointError
-from fer_lightning.inference.ensemble_file import SoftmaxAverage, is_ensemble_checkpoint, member_checkpoints
-from fer_lightning.models.model_files import is_model_checkpoint, network_from_checkpoint, read_checkpoint
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from fer_lightning.checkpoints.shipped import is_pretrained, pretrained_file
 from fer_lightning.classes import CLASS_NAMES
 from fer_lightning.errors import CheckpointError, FerError
 from fer_lightning.models.architectures import build_network
-from fer_lightning.models.pretrained import is_pretrained, pretrained_file
 
 if TYPE_CHECKING:  # Lightning costs 2 s to import: inference builds the plain network instead
     from fer_lightning.models.classifier import ExpressionClassifier
@@ -178,10 +178,12 @@ def load_initial_weights(model: ExpressionClassifier, source: str | Path) -> Non
     Only the network's weights are taken; the optimizer, schedule and epochs start afresh. The two
     networks must have the same layers and widths.
     """
-    donor = classifier_from_checkpoint(read_checkpoint(source), source=str(source))
+    from fer_lightning.checkpoints import resolve
+
+    donor = classifier_from_checkpoint(read_checkpoint(resolve(source)), source=str(source))
     difference = state_difference(model.net.state_dict(), donor.net.state_dict())
     if difference:
-        raise CheckpointError(f"init_from={source}: its network does not fit the one configured here "
+        raise CheckpointError(f"ckpt_path={source}: its network does not fit the one configured here "
                               f"({difference}); {fitting_choice(donor.hparams)}")
     model.net.load_state_dict(donor.net.state_dict(), strict=True)
 
