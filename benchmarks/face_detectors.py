@@ -1,5 +1,5 @@
 """Face detectors on a labelled set built from scikit-image's pictures: detection rate, false alarms
-and milliseconds per image, for every detector of fer_lightning.data.faces.
+and milliseconds per image, for every detector of fer_lightning.inference.faces.
 
 Positives: the 100 faces of ``lfw_subset`` (25x25 crops, scaled to a face of 100 px and set in a
 200x200 canvas whose border repeats the crop's edge), and the astronaut portrait at 3 scales and 5
@@ -110,7 +110,7 @@ def score(detector: Any, samples: list[Sample]) -> dict[str, Any]:
 
 
 def run(sizes: Sizes, context: dict[str, Any]) -> dict[str, Any]:
-    from fer_lightning.data.faces import FACE_DETECTORS, face_detector
+    from fer_lightning.inference.faces import FACE_DETECTORS, face_detector
 
     samples = labelled_set(limit=20 if sizes.quick else None)
     rows = []

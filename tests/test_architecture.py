@@ -20,10 +20,12 @@ ALLOWED = {
     "checkpoints": BASE | {"config", "data", "models"},
     "runs": BASE | {"config", "data", "models", "checkpoints"},
     "inference": BASE | {"config", "data", "models", "checkpoints", "runs", "explain"},
+    "sweeps": BASE | {"config", "data", "models", "checkpoints", "runs", "inference"},
     "viz": BASE | {"config", "data", "models", "checkpoints", "explain", "theory", "runs", "inference"},
     "callbacks": BASE | {"data", "explain", "viz"},
     "web": BASE | {"config", "data", "models", "checkpoints", "inference", "viz"},
-    "cli": BASE | {"config", "data", "models", "checkpoints", "explain", "runs", "inference", "viz", "theory", "web"},
+    "cli": BASE | {"config", "data", "models", "checkpoints", "explain", "runs", "inference", "sweeps", "viz", "theory",
+                   "web"},
 }
 ENTRY_POINTS = {"train", "evaluate", "predict", "export", "ensemble", "leaderboard", "report", "summary", "publish",
                 "curves", "demo", "pack"}

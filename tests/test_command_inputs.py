@@ -15,11 +15,11 @@ import pytest
 
 from fer_lightning.cli.leaderboard import main as leaderboard_main
 from fer_lightning.config.checks import check_train_config
-from fer_lightning.data.faces import read_color_image
 from fer_lightning.data.synthetic import generate_synthetic_faces
 from fer_lightning.errors import ConfigError, DataFormatError
+from fer_lightning.inference.faces import read_color_image
 from fer_lightning.inference.prediction import predict
-from fer_lightning.runs.leaderboard import collect_runs
+from fer_lightning.sweeps.leaderboard import collect_runs
 from tests.helpers import run_cli
 from tests.test_ensemble import saved_run_config, write_checkpoint, write_run
 from tests.test_evaluate_predict import command_config, run_hydra_entry

@@ -168,7 +168,7 @@ def test_a_16_bit_gray_photo_is_read_as_predict_reads_it(recognizer, tmp_path): 
 
 
 def test_a_device_is_not_read_as_a_photo():
-    from fer_lightning.data.faces import read_color_image
+    from fer_lightning.inference.faces import read_color_image
 
     with pytest.raises(DataFormatError, match="/dev/zero: not a regular file"):
         read_color_image(Path("/dev/zero"))

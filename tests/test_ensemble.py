@@ -22,9 +22,9 @@ from fer_lightning.checkpoints.model_file import load_classifier
 from fer_lightning.checkpoints.predictor import load_predictor
 from fer_lightning.errors import FerError
 from fer_lightning.inference.evaluation import load_split
-from fer_lightning.inference.sweep_ensemble import build_ensemble, greedy_selection
 from fer_lightning.models.classifier import ExpressionClassifier
 from fer_lightning.runs.saved_run import run_data_config
+from fer_lightning.sweeps.ensemble import build_ensemble, greedy_selection
 from tests.conftest import FAST, compose_config
 
 # ----------------------------------------------------------- fake sweeps (shared by other tests)
@@ -256,7 +256,7 @@ def test_members_come_from_each_run_s_own_checkpoint_and_impossible_accuracies_r
 
 def test_a_huge_metrics_file_is_not_read_whole(tmp_path):
     from fer_lightning.files import MAX_JSON_BYTES
-    from fer_lightning.runs.leaderboard import read_run
+    from fer_lightning.sweeps.leaderboard import read_run
 
     sweep = fake_sweep(tmp_path, val_accs=[0.6])
     run = sweep / "model.dropout=0.3"
@@ -279,7 +279,7 @@ def test_a_run_whose_saved_config_holds_a_python_tag_is_left_out_not_fatal(tmp_p
 @pytest.mark.parametrize("content", [b"[1]", b"\xff\xfe not utf-8", b'{"status": "completed", "best_val_acc": NaN}'])
 def test_a_damaged_metrics_file_is_read_as_nothing_not_a_traceback(tmp_path, content):
     from fer_lightning.runs.directory import RunDirectory
-    from fer_lightning.runs.leaderboard import read_run
+    from fer_lightning.sweeps.leaderboard import read_run
 
     run = tmp_path / "run"
     run.mkdir()

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from fer_lightning.cli.ensemble import main
-from fer_lightning.inference.sweep_ensemble import build_ensemble
+from fer_lightning.sweeps.ensemble import build_ensemble
 from tests.test_ensemble import fake_sweep
 
 

@@ -23,10 +23,10 @@ from fer_lightning.checkpoints.predictor import load_predictor
 from fer_lightning.classes import CLASS_NAMES
 from fer_lightning.cli.entry import quote_path_overrides
 from fer_lightning.data.datamodule import FERDataModule
-from fer_lightning.data.faces import crop_face, find_faces, load_cascade
 from fer_lightning.data.synthetic import generate_synthetic_faces
 from fer_lightning.errors import CheckpointError, ConfigError, DataFormatError, FerError
 from fer_lightning.inference.evaluation import evaluate, predict_probabilities
+from fer_lightning.inference.faces import crop_face, find_faces, load_cascade
 from fer_lightning.inference.prediction import predict
 from tests.conftest import compose_config
 from tests.test_ensemble import saved_run_config, write_run

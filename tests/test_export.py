@@ -14,7 +14,7 @@ from fer_lightning.classes import CLASS_NAMES
 from fer_lightning.cli.entry import quote_path_overrides
 from fer_lightning.errors import ConfigError
 from fer_lightning.inference.export import export
-from fer_lightning.inference.sweep_ensemble import build_ensemble
+from fer_lightning.sweeps.ensemble import build_ensemble
 from tests.conftest import compose_config
 from tests.test_ensemble import fake_sweep
 

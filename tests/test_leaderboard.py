@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from fer_lightning.cli.leaderboard import main
-from fer_lightning.runs.leaderboard import collect_runs
+from fer_lightning.sweeps.leaderboard import collect_runs
 from tests.test_ensemble import saved_run_config, write_run
 
 COMMON = ["trainer.max_epochs=1", "data.synthetic.train=16"]

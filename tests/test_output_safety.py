@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-import fer_lightning.data.faces as faces_module
+import fer_lightning.inference.faces as faces_module
 from fer_lightning.checkpoints.predictor import load_predictor
 from fer_lightning.data.synthetic import generate_synthetic_faces
 from fer_lightning.errors import ConfigError, WriteError

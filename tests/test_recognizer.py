@@ -3,9 +3,8 @@ predict command; explanations and videos."""
 
 from __future__ import annotations
 
-import logging
-
 import csv
+import logging
 import subprocess
 import sys
 
@@ -167,7 +166,7 @@ def test_every_face_detector_finds_the_astronaut_and_nothing_in_a_wall(checkpoin
 
 
 def test_a_detector_that_is_not_installed_says_how_to_install_it(monkeypatch):
-    from fer_lightning.data.faces import face_detector
+    from fer_lightning.inference.faces import face_detector
 
     monkeypatch.setitem(sys.modules, "dlib", None)  # as if dlib were not installed
     for name in ("hog", "cnn"):

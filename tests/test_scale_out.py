@@ -18,7 +18,7 @@ from omegaconf import OmegaConf, open_dict, read_write
 
 from fer_lightning.errors import ConfigError
 from fer_lightning.runs.launch_checks import check_launch
-from fer_lightning.runs.sweep_failures import failed_job_raises
+from fer_lightning.sweeps.failures import failed_job_raises
 from tests.conftest import compose_config
 from tests.helpers import ROOT, run_cli, tensorboard_tags
 

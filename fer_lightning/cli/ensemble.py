@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> None:
     handler.setFormatter(PlainFormatter("%(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler])
 
-    from fer_lightning.inference.sweep_ensemble import build_ensemble, render_table
-    from fer_lightning.runs.leaderboard import latest_sweep
+    from fer_lightning.sweeps.ensemble import build_ensemble, render_table
+    from fer_lightning.sweeps.leaderboard import latest_sweep
 
     sweep_dir = args.sweep_dir or run_task(latest_sweep, Path(outputs_dir()) / "multiruns")
     document = run_task(build_ensemble, sweep_dir, top_k=args.top_k, greedy=args.greedy,

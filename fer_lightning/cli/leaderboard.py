@@ -25,7 +25,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    from fer_lightning.runs.leaderboard import latest_sweep, leaderboard
+    from fer_lightning.sweeps.leaderboard import latest_sweep, leaderboard
 
     sweep_dir = args.sweep_dir or run_task(latest_sweep, Path(outputs_dir()) / "multiruns")
     run_task(leaderboard, sweep_dir, json_path=args.json, overwrite=args.overwrite)

@@ -36,8 +36,8 @@ def train_command(cfg: DictConfig) -> float | None:
     from hydra.types import RunMode
     from omegaconf.errors import OmegaConfBaseException
 
-    from fer_lightning.runs.sweep_failures import failed_job_raises
     from fer_lightning.runs.training import train  # heavy imports after Hydra parsed the command line
+    from fer_lightning.sweeps.failures import failed_job_raises
 
     hydra_cfg = HydraConfig.get()
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
@@ -117,7 +117,7 @@ def main() -> None:
                 print_error(str(error))
                 sys.exit(2)
     run_entry(hydra_main)
-    from fer_lightning.runs.sweep_summary import failed_jobs
+    from fer_lightning.sweeps.summary import failed_jobs
 
     if failed_jobs:  # a -m sweep ran and some of its jobs failed (the summary line said which)
         sys.exit(1)

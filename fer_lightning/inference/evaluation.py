@@ -30,7 +30,7 @@ from fer_lightning.config.choices import EVAL_SPLITS
 from fer_lightning.data.settings import datamodule_from_settings
 from fer_lightning.errors import ConfigError, FerError
 from fer_lightning.files import check_output, read_json_object, write_text
-from fer_lightning.inference.test_time_augmentation import check_tta, tta_views
+from fer_lightning.inference.tta import check_tta, tta_views
 from fer_lightning.runs.saved_run import RUN_CONFIG, run_data_config
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def predict_probabilities(module: torch.nn.Module, images: np.ndarray, batch_siz
     """(N, 48, 48) uint8 -> (N, classes) float32 probabilities, one batched pass over the images.
 
     ``tta`` (``none``, ``flip``, ``ten_crop``) averages the probabilities of the views that
-    fer_lightning.inference.test_time_augmentation describes.
+    fer_lightning.inference.tta describes.
     """
     from torch.utils.data import DataLoader
 

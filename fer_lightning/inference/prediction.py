@@ -76,7 +76,7 @@ class ImageResult:
 
 def image_faces(paths: list[Path], root: Path, recognizer: Recognizer):
     """Every face crop of every image (in order) and the results to fill in."""
-    from fer_lightning.data.faces import read_color_image
+    from fer_lightning.inference.faces import read_color_image
 
     results: list[ImageResult] = []
     crops: list[np.ndarray] = []
@@ -128,7 +128,7 @@ def recognizer_for(predictor: Predictor, cfg: DictConfig) -> Recognizer:
 
 
 def predict_images(predictor: Predictor, source: Path, output: Path, cfg: DictConfig) -> list[ImageResult]:
-    from fer_lightning.data.faces import annotate, list_images, read_color_image
+    from fer_lightning.inference.faces import annotate, list_images, read_color_image
 
     paths = list_images(source)
     root = image_root(source)

@@ -23,7 +23,7 @@ from fer_lightning.errors import ConfigError, DataFormatError
 
 if TYPE_CHECKING:
     from fer_lightning.checkpoints.predictor import Predictor
-    from fer_lightning.data.faces import Face
+    from fer_lightning.inference.faces import Face
     from fer_lightning.inference.video import FrameFaces
 
 COLOR_ORDERS = ("bgr", "rgb")
@@ -121,7 +121,7 @@ class Recognizer:
         ``color_order`` (``bgr`` as OpenCV reads, or ``rgb``), or (H, W, 4) with alpha; uint8, uint16,
         or floats in [0, 1] (in [0, 255] when a value exceeds 1); other values are refused in one line.
         """
-        from fer_lightning.data.faces import face_detector, find_faces, is_face_crop
+        from fer_lightning.inference.faces import face_detector, find_faces, is_face_crop
 
         pixels = as_bgr_or_gray(image, color_order)
         if self._detector is None and self.detect_faces is not False and (
@@ -132,8 +132,8 @@ class Recognizer:
     def predict_faces(self, faces: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """Class probabilities ``(N, classes)`` of face crops: (N, 48, 48) uint8 gray, or a
         sequence of gray images of any size (each resized to 48x48), in one batched pass."""
-        from fer_lightning.data.faces import resize_to_model
         from fer_lightning.inference.evaluation import predict_probabilities
+        from fer_lightning.inference.faces import resize_to_model
 
         if isinstance(faces, np.ndarray) and faces.ndim == 2:
             faces = faces[None]
@@ -241,7 +241,7 @@ def to_uint8(array: np.ndarray) -> np.ndarray:
 def as_bgr_or_gray(image: Any, color_order: str = "bgr") -> np.ndarray:
     """Any image the API takes -> (H, W) gray or (H, W, 3) BGR uint8, as OpenCV works."""
 
-    from fer_lightning.data.faces import read_color_image
+    from fer_lightning.inference.faces import read_color_image
 
     if color_order not in COLOR_ORDERS:
         raise ConfigError(f"color_order={color_order!r}: bgr or rgb")

@@ -34,7 +34,7 @@ def analyze_photo(recognizer: Recognizer, image: Any, method: str = "saliency") 
     an RGB numpy array (a webcam snapshot). Messages name an uploaded file by its name alone."""
     import cv2
 
-    from fer_lightning.data.faces import annotate
+    from fer_lightning.inference.faces import annotate
     from fer_lightning.inference.recognizer import as_bgr_or_gray
     from fer_lightning.viz.figures import face_panels_figure
 

@@ -22,7 +22,7 @@ failed_jobs: list[str] = []  # this process's last sweep: the failed jobs, as "<
 def count_jobs(sweep_dir: Path, started: float) -> tuple[dict[str, int], list[str]]:
     """Jobs by outcome; a completed job whose metrics were written before the sweep started was skipped."""
     from fer_lightning.errors import FerError
-    from fer_lightning.runs.leaderboard import collect_runs
+    from fer_lightning.sweeps.leaderboard import collect_runs
 
     try:
         runs, _ = collect_runs(sweep_dir)

@@ -13,8 +13,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from fer_lightning.errors import ConfigError, FerError
-from fer_lightning.files import read_json_object
-from fer_lightning.files import check_output, write_text
+from fer_lightning.files import check_output, read_json_object, write_text
 from fer_lightning.runs.directory import LOCK_FILE, METRICS_FILE, process_alive
 
 # Statuses in the order the leaderboard lists them; accuracy orders runs within each.

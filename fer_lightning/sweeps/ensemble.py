@@ -29,8 +29,8 @@ from fer_lightning.inference.evaluation import (
     predict_probabilities,
     resolve_device,
 )
-from fer_lightning.runs.leaderboard import RunRecord, collect_runs, read_json_object
 from fer_lightning.runs.saved_run import run_data_config
+from fer_lightning.sweeps.leaderboard import RunRecord, collect_runs, read_json_object
 
 log = logging.getLogger(__name__)
 
