@@ -11,7 +11,7 @@ from benchmarks.report import figure
 from benchmarks.sizes import Sizes
 from benchmarks.workload import compose_train_config, faces, net_from_config
 from fer_lightning.checkpoints.ensemble_file import SoftmaxAverage
-from fer_lightning.inference.evaluation import predict_probabilities
+from fer_lightning.inference.scoring import predict_probabilities
 
 
 def run(sizes: Sizes, context: dict[str, Any]) -> dict[str, Any]:
@@ -41,7 +41,7 @@ def run(sizes: Sizes, context: dict[str, Any]) -> dict[str, Any]:
         ("ratio", "time / (k x single)", "{:.2f}"),
     ]
     notes = [
-        f"{sizes.ensemble_images} synthetic test faces through fer_lightning.inference.evaluation.predict_probabilities "
+        f"{sizes.ensemble_images} synthetic test faces through fer_lightning.inference.scoring.predict_probabilities "
         f"(batch 256, no test-time augmentation), members of width {sizes.width} averaged by SoftmaxAverage.",
     ]
     summary = {"ratios": {str(r["members"]): r["ratio"] for r in rows},

@@ -15,7 +15,7 @@ from fer_lightning.checkpoints.predictor import load_predictor
 from fer_lightning.cli.train import train_command
 from fer_lightning.config.choices import ARCHITECTURES as ARCHITECTURE_NAMES
 from fer_lightning.errors import CheckpointError, ConfigError
-from fer_lightning.inference.evaluation import predict_probabilities
+from fer_lightning.inference.scoring import predict_probabilities
 from fer_lightning.models.architectures import ARCHITECTURES, build_network
 from fer_lightning.viz.model_table import model_config_table, summarize
 from tests.conftest import FAST, compose_config

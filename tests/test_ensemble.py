@@ -21,7 +21,7 @@ from fer_lightning.checkpoints.ensemble_file import SoftmaxAverage
 from fer_lightning.checkpoints.model_file import load_classifier
 from fer_lightning.checkpoints.predictor import load_predictor
 from fer_lightning.errors import FerError
-from fer_lightning.inference.evaluation import load_split
+from fer_lightning.inference.scoring import load_split
 from fer_lightning.models.classifier import ExpressionClassifier
 from fer_lightning.runs.saved_run import run_data_config
 from fer_lightning.sweeps.ensemble import build_ensemble, greedy_selection

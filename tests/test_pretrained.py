@@ -19,9 +19,10 @@ from fer_lightning.cli.publish import main as publish_main
 from fer_lightning.cli.train import train_command
 from fer_lightning.data.synthetic import generate_synthetic_faces
 from fer_lightning.errors import CheckpointError, ConfigError
-from fer_lightning.inference.evaluation import evaluate, predict_probabilities
+from fer_lightning.inference.evaluation import evaluate
 from fer_lightning.inference.export import export
 from fer_lightning.inference.prediction import predict
+from fer_lightning.inference.scoring import predict_probabilities
 from fer_lightning.models.classifier import ExpressionClassifier
 from tests.conftest import FAST, compose_config
 

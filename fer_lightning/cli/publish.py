@@ -59,7 +59,7 @@ def publish_run(args: argparse.Namespace) -> dict[str, Any]:
     from fer_lightning.checkpoints.model_file import read_checkpoint
     from fer_lightning.checkpoints.predictor import load_predictor
     from fer_lightning.checkpoints.shipped import check_model_name, compact_checkpoint, publish
-    from fer_lightning.inference.evaluation import classification_metrics, load_splits, predict_probabilities
+    from fer_lightning.inference.scoring import classification_metrics, load_splits, predict_probabilities
     from fer_lightning.runs.saved_run import open_finished_run, read_history, run_data_config
 
     replaced = check_model_name(args.name, args.directory, args.replace)  # before the minutes of scoring

@@ -23,7 +23,7 @@ from fer_lightning.config.checks import check_predict_config
 from fer_lightning.config.choices import DETECT_FACES
 from fer_lightning.errors import ConfigError, DataFormatError
 from fer_lightning.files import atomic_write, check_output, same_file, write_bytes, write_text
-from fer_lightning.inference.evaluation import predict_probabilities
+from fer_lightning.inference.scoring import predict_probabilities
 from fer_lightning.inference.video import VIDEO_COLUMNS, analyze_video, is_video, write_video_table
 
 if TYPE_CHECKING:

@@ -132,8 +132,8 @@ class Recognizer:
     def predict_faces(self, faces: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """Class probabilities ``(N, classes)`` of face crops: (N, 48, 48) uint8 gray, or a
         sequence of gray images of any size (each resized to 48x48), in one batched pass."""
-        from fer_lightning.inference.evaluation import predict_probabilities
         from fer_lightning.inference.faces import resize_to_model
+        from fer_lightning.inference.scoring import predict_probabilities
 
         if isinstance(faces, np.ndarray) and faces.ndim == 2:
             faces = faces[None]

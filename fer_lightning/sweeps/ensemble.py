@@ -19,7 +19,7 @@ import numpy as np
 
 from fer_lightning.errors import CheckpointError, ConfigError, FerError
 from fer_lightning.files import atomic_write, check_output
-from fer_lightning.inference.evaluation import (
+from fer_lightning.inference.scoring import (
     LabelledImages,
     accuracy,
     data_files,

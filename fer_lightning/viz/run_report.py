@@ -270,7 +270,7 @@ def build_report(cfg: DictConfig, progress: Callable[[str], None] = log.info) ->
     from fer_lightning.checkpoints.predictor import load_predictor
     from fer_lightning.data.datasets import ImageArrayDataset
     from fer_lightning.explain.attribution import classifier_network
-    from fer_lightning.inference.evaluation import (
+    from fer_lightning.inference.scoring import (
         check_split,
         classification_metrics,
         load_split,
