@@ -51,6 +51,13 @@ def option_summary(path: Path) -> str:
     return ""
 
 
+def included_files(config_file: Path) -> list[Path]:
+    """The config files beside ``config_file`` that its defaults list names (``- face_options``)."""
+    names = re.findall(r"^  - ([A-Za-z_]\w*)\s*$", config_file.read_text(), flags=re.MULTILINE)
+    return [config_file.with_name(f"{name}.yaml") for name in names
+            if name != "_self_" and config_file.with_name(f"{name}.yaml").is_file()]
+
+
 def _shown(value: Any) -> str:
     if value is None or isinstance(value, bool):
         return "null" if value is None else str(value).lower()
@@ -59,7 +66,10 @@ def _shown(value: Any) -> str:
 
 def settings_help(config_file: Path, cfg: DictConfig) -> str:
     """Every setting of a composed command config as ``key=default``, each under its explanation."""
-    described = key_comments(config_file.read_text())
+    described = {}
+    for included in included_files(config_file):  # shared settings (face_options.yaml) explain themselves
+        described.update(key_comments(included.read_text()))
+    described.update(key_comments(config_file.read_text()))
     flat: dict[str, Any] = {}
 
     def walk(node: Any, prefix: str) -> None:
