@@ -47,7 +47,12 @@ class SoftmaxAverage(nn.Module):
         self.register_buffer("weights", torch.tensor([w / total for w in weights], dtype=torch.float32))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        probabilities = torch.stack([torch.softmax(member(images).float(), dim=1) for member in self.members])
+        return self.softened(images, 1.0)
+
+    def softened(self, images: torch.Tensor, temperature: float) -> torch.Tensor:
+        """The average of each member's softmax at ``temperature`` (> 1 softens: a distillation teacher)."""
+        probabilities = torch.stack([torch.softmax(member(images).float() / temperature, dim=1)
+                                     for member in self.members])
         return (probabilities * self.weights.view(-1, 1, 1)).sum(dim=0)
 
 

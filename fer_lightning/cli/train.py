@@ -97,7 +97,7 @@ def main() -> None:
         return
     # A checkpoint's path may hold '=' and ',' (run directories are named after overrides); any path
     # may hold spaces, which Hydra's grammar reads only inside quotes.
-    sys.argv[1:] = quote_path_overrides(sys.argv[1:], keys=("ckpt_path", "init_from"))
+    sys.argv[1:] = quote_path_overrides(sys.argv[1:], keys=("ckpt_path", "init_from", "model.distill.teacher"))
     sys.argv[1:] = quote_path_overrides(sys.argv[1:], keys=("paths.log_dir", "data.path", "data.test_path",
                                                             "data.cache_dir"),
                                         only_if=lambda value: any(c.isspace() for c in value))

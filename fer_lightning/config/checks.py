@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,6 @@ from fer_lightning.config.choices import (
     allowed,
 )
 from fer_lightning.errors import ConfigError
-
 
 RUN_NAME = re.compile(r"[A-Za-z0-9._=+,-]{1,100}")
 
@@ -153,8 +153,33 @@ def check_model(model: DictConfig) -> None:
         decay = _get(optimizer, "weight_decay", 0.0)
         if not _is_number(decay) or decay < 0:
             _fail("model.optimizer.weight_decay", decay, "a number >= 0")
+    distill = _get(model, "distill")
+    distill_settings(OmegaConf.to_container(distill) if OmegaConf.is_config(distill) else distill, teacher_must_exist=True)
     if model.scheduler_interval not in SCHEDULER_INTERVALS:
         _fail("model.scheduler_interval", model.scheduler_interval, allowed(SCHEDULER_INTERVALS))
+
+
+DISTILL_DEFAULTS = {"teacher": None, "temperature": 4.0, "weight": 0.7}
+
+
+def distill_settings(settings: Mapping[str, Any] | None, teacher_must_exist: bool = False) -> dict[str, Any]:
+    """``model.distill`` checked: a teacher (or null), a temperature > 0, a weight in [0, 1]."""
+    merged = {**DISTILL_DEFAULTS, **dict(settings or {})}
+    unknown = sorted(set(merged) - set(DISTILL_DEFAULTS))
+    if unknown:
+        raise ConfigError(f"model.distill.{unknown[0]}: not a setting (teacher, temperature, weight)")
+    teacher, temperature, weight = merged["teacher"], merged["temperature"], merged["weight"]
+    if teacher is not None and (not isinstance(teacher, str) or not teacher.strip()):
+        raise ConfigError(f"model.distill.teacher={teacher!r} is not allowed: an ensemble file, a checkpoint, a run "
+                          "directory or pretrained[:name]")
+    for key, value, ok in (("temperature", temperature, lambda v: v > 0), ("weight", weight, lambda v: 0 <= v <= 1)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or not ok(value):
+            raise ConfigError(f"model.distill.{key}={value!r} is not allowed: "
+                              + ("a number > 0" if key == "temperature" else "a number in [0, 1]"))
+    # Training needs the teacher's file; a student's checkpoint only records where it was.
+    if teacher_must_exist and teacher is not None and teacher.split(":")[0] != "pretrained" and not Path(teacher).exists():
+        raise ConfigError(f"model.distill.teacher={teacher}: no such file or folder")
+    return {"teacher": teacher, "temperature": float(temperature), "weight": float(weight)}
 
 
 def check_report_cnn(model: DictConfig, channels: list) -> None:

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from torchmetrics.classification import MulticlassAccuracy
 
 from fer_lightning.classes import CLASS_NAMES
+from fer_lightning.config.checks import distill_settings
 from fer_lightning.models.architectures import DEFAULT_ARCHITECTURE, build_network
 from fer_lightning.models.batch_mixing import mix_batch
 from fer_lightning.models.cnn import (
@@ -29,6 +30,7 @@ from fer_lightning.models.cnn import (
     REPORT_HIDDEN,
     REPORT_POOL_AFTER,
 )
+from fer_lightning.models.distillation import distillation_loss, teacher_probabilities
 from fer_lightning.seeds import epoch_seed
 
 
@@ -69,6 +71,7 @@ class ExpressionClassifier(pl.LightningModule):
         mixing: str | None = None,
         mixing_alpha: float = 0.2,
         mixing_prob: float = 1.0,
+        distill: dict | None = None,
         channels_last: bool = False,
         compile: bool = False,
         class_names: Sequence[str] = CLASS_NAMES,
@@ -76,7 +79,9 @@ class ExpressionClassifier(pl.LightningModule):
     ) -> None:
         super().__init__()
         args = {k: plain(v) for k, v in locals().items() if k not in ("self", "__class__")}
+        args["distill"] = distill_settings(args["distill"])
         self.save_hyperparameters(args)
+        self._teacher: torch.nn.Module | None = None  # attach_teacher(); never saved with the student
         self.net = build_network(args, num_classes=len(class_names))
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
@@ -114,6 +119,23 @@ class ExpressionClassifier(pl.LightningModule):
             x = x.contiguous(memory_format=torch.channels_last)
         return self.net(x)
 
+    def attach_teacher(self, teacher: torch.nn.Module) -> None:
+        """Learn from ``teacher`` (its ``softened(images, temperature)``) as model.distill says. It stays
+        outside the module tree: not trained, not moved with the student, not in its checkpoints."""
+        object.__setattr__(self, "_teacher", teacher.eval().requires_grad_(False))
+
+    def with_teacher(self, hard: torch.Tensor, logits: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """The hard-label loss mixed with the distillation loss on ``images`` (the batch the logits came
+        from, augmented and mixed as the student saw it) when a teacher is attached:
+        (1 - weight) * hard + weight * T² KL(teacher_T ‖ student_T)."""
+        if self._teacher is None:
+            return hard
+        settings = self.hparams.distill
+        soft = distillation_loss(logits, teacher_probabilities(self._teacher, images, settings["temperature"]),
+                                 settings["temperature"])
+        self.log("loss/distill", soft, on_step=False, on_epoch=True, batch_size=len(images), sync_dist=True)
+        return (1.0 - settings["weight"]) * hard + settings["weight"] * soft
+
     def loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         weight = None if self.class_weight is None else self.class_weight.to(logits.device)
         return F.cross_entropy(
@@ -125,12 +147,16 @@ class ExpressionClassifier(pl.LightningModule):
         mixing = self.hparams.mixing
         if stage == "train" and mixing and float(torch.rand(())) < self.hparams.mixing_prob:
             mixed = mix_batch(images, target, mixing, self.hparams.mixing_alpha)
-            logits = self(mixed.images)
+            seen = mixed.images
+            logits = self(seen)
             loss = mixed.lam * self.loss(logits, target) + (1.0 - mixed.lam) * self.loss(logits, mixed.partner_target)
             # Training accuracy is then scored against each image's own label, the one it was mixed into.
         else:
+            seen = images
             logits = self(images)
             loss = self.loss(logits, target)
+        if stage == "train":
+            loss = self.with_teacher(loss, logits, seen)
         if not torch.isfinite(loss):
             # Stop before broken weights reach a checkpoint; the run is marked failed.
             raise FloatingPointError(

@@ -71,6 +71,16 @@ def fit_and_test(cfg: DictConfig, run: RunDirectory) -> dict[str, Any]:
     log.info("network: %s, %s parameters; max_epochs=%s precision=%s seed=%s", type(model.net).__name__,
              f"{sum(p.numel() for p in model.parameters()):,}", cfg.trainer.max_epochs, cfg.trainer.precision, cfg.seed)
     log.info("writing %s (its config: .hydra/config.yaml; every line of this screen: train.log)", run.path)
+    teacher = model.hparams.distill["teacher"]
+    if teacher:
+        from fer_lightning.checkpoints import resolve
+        from fer_lightning.checkpoints.predictor import load_predictor
+
+        predictor = load_predictor(resolve(teacher))
+        model.attach_teacher(predictor.module)
+        log.info("learning from the teacher %s (%s of %d member(s)), temperature %s, weight %s", teacher,
+                 predictor.kind, predictor.member_count, model.hparams.distill["temperature"],
+                 model.hparams.distill["weight"])
     start = cfg.get("ckpt_path") or cfg.get("init_from")
     if start:
         from fer_lightning.checkpoints.model_file import load_initial_weights
