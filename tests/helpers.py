@@ -32,3 +32,18 @@ def run_cli(module: str, *args: str, timeout: float = 600, env: dict | None = No
         [sys.executable, "-m", module, *args],
         cwd=ROOT, env=environment, capture_output=True, text=True, timeout=timeout,
     )
+
+
+def mounted_tmpfs(folder: Path, options: str):
+    """Yield ``folder`` with a tmpfs of its own mounted there (``options``: ``size=3m``, ``size=1m,ro``): a
+    full or read-only file system that even root meets. Skips the test without root or mount rights."""
+    import pytest
+
+    folder.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)

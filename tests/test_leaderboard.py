@@ -8,6 +8,8 @@ import socket
 
 import pytest
 
+from tests.helpers import mounted_tmpfs
+
 from fer_lightning.cli.leaderboard import main
 from fer_lightning.sweeps.leaderboard import collect_runs
 from tests.test_ensemble import saved_run_config, write_run
@@ -105,17 +107,8 @@ def test_command_without_runs_is_one_line_error(tmp_path, capsys):
 
 @pytest.fixture
 def read_only_folder(tmp_path):
-    """A folder on a read-only file system (tmpfs mounted ro, as root): even root cannot write there."""
-    import os
-    import subprocess
-
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,ro", "tmpfs", str(folder)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("mounting a read-only tmpfs needs root")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=True)
+    """A folder on a read-only file system: even root cannot write there."""
+    yield from mounted_tmpfs(tmp_path / "ro", "size=1m,ro")
 
 
 def test_an_output_that_cannot_be_written_is_one_line_naming_it(read_only_folder, tmp_path, capsys):

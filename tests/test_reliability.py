@@ -9,7 +9,7 @@ import pytest
 from fer_lightning.cli.train import train_command as train
 from fer_lightning.models.classifier import ExpressionClassifier
 from tests.conftest import FAST
-from tests.helpers import run_cli
+from tests.helpers import mounted_tmpfs, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -178,17 +178,8 @@ def test_a_last_checkpoint_that_no_longer_fits_is_one_line_with_the_way_on(train
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 3 MB file system of its own (tmpfs, as root): room for one checkpoint and a bit, not two."""
-    import os
-    import subprocess
-
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
-                                           capture_output=True).returncode != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
+    """A 3 MB file system of its own: room for one checkpoint and a bit, not two."""
+    yield from mounted_tmpfs(tmp_path / "disk", "size=3m")
 
 
 def test_a_full_disk_never_truncates_the_last_good_checkpoint(small_disk, train_config):
