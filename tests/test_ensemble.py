@@ -287,3 +287,9 @@ def test_a_damaged_metrics_file_is_read_as_nothing_not_a_traceback(tmp_path, con
     assert isinstance(RunDirectory(run).read_metrics(), dict)  # what train and report read: no traceback
     record = read_run(run)
     assert record.status == "failed" and "metrics.json is unreadable" in record.error
+
+
+def test_an_ensemble_batch_of_no_images_is_refused(tmp_path):
+    sweep = fake_sweep(tmp_path, val_accs=[0.5])
+    with pytest.raises(FerError, match="--batch-size 0: at least 1"):
+        build_ensemble(sweep, batch_size=0)

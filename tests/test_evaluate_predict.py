@@ -326,3 +326,30 @@ def test_detection_reports_a_missing_cascade_clearly(monkeypatch, tmp_path):
     with pytest.raises(FerError, match="haarcascade_frontalface_default.xml"):
         find_faces(astronaut_bgr(), detect=True)  # the default detector is the cascade
     assert len(find_faces(astronaut_bgr(), detect=False)) == 1  # no detector needed
+
+
+def test_a_data_set_without_the_split_is_said_before_any_face_is_drawn(run):
+    import time
+
+    checkpoint = run / "checkpoints" / "best.ckpt"
+    started = time.perf_counter()
+    with pytest.raises(FerError, match="has no test split"):
+        evaluate(command_config("evaluate", f"ckpt_path={checkpoint}", "data=synthetic", "data.synthetic.test=0",
+                                "data.synthetic.train=100000"))  # drawing 100,000 faces would take minutes
+    assert time.perf_counter() - started < 30
+
+
+def test_a_photo_claiming_a_billion_pixels_is_skipped_and_the_others_predicted(run, tmp_path, caplog):
+    from tests.test_demo import png_header_only
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "astronaut.png"), astronaut_bgr())
+    (photos / "bomb.png").write_bytes(png_header_only(30_000, 30_000))  # 900 million pixels, 60 bytes
+    output = tmp_path / "faces.csv"
+    with caplog.at_level(logging.WARNING):
+        predict(command_config("predict", f"ckpt_path={run / 'checkpoints' / 'best.ckpt'}", f"input={photos}",
+                               f"output={output}", "tta=none"))
+    rows = list(csv.DictReader(output.open()))
+    assert any(row["file"].endswith("astronaut.png") and row["label"] for row in rows)
+    assert "bomb.png" in caplog.text and "million" in caplog.text

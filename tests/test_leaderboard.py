@@ -8,10 +8,9 @@ import socket
 
 import pytest
 
-from tests.helpers import mounted_tmpfs
-
 from fer_lightning.cli.leaderboard import main
 from fer_lightning.sweeps.leaderboard import collect_runs
+from tests.helpers import mounted_tmpfs
 from tests.test_ensemble import saved_run_config, write_run
 
 COMMON = ["trainer.max_epochs=1", "data.synthetic.train=16"]
@@ -120,3 +119,17 @@ def test_an_output_that_cannot_be_written_is_one_line_naming_it(read_only_folder
         leaderboard_main([str(sweep), "--json", str(read_only_folder / "board.json")])
     assert stopped.value.code == 2
     assert capsys.readouterr().err.strip() == f"error: {read_only_folder / 'board.json'}: cannot write (Read-only file system)"
+
+
+def test_impossible_times_and_markup_like_errors_still_give_a_table(tmp_path, capsys):
+    from tests.test_ensemble import fake_sweep
+
+    sweep = fake_sweep(tmp_path, val_accs=[0.5, 0.4])
+    for run, changes in ((sweep / "model.dropout=0.3", {"train_seconds": float("inf")}),
+                         (sweep / "model.dropout=0.4", {"train_seconds": float("nan"), "status": "failed",
+                                                        "error": "[/bold] oops"})):
+        metrics = json.loads((run / "metrics.json").read_text())
+        (run / "metrics.json").write_text(json.dumps({**metrics, **changes}))  # Infinity and NaN, as Python writes them
+    main([str(sweep)])
+    shown = capsys.readouterr().out
+    assert "dropout=0.3" in shown and "[/bold] oops" in shown  # the error text as text, not markup

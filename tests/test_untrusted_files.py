@@ -153,3 +153,14 @@ def test_stored_settings_choose_no_folder_to_write_in(tmp_path):
     elsewhere = data_settings({**PLAIN_DATA, "cache_dir": str(tmp_path / "their-cache")}, where="ensemble.ckpt")
     assert elsewhere["cache_dir"] is None
     assert data_settings({**PLAIN_DATA, "cache_dir": local_cache_dir()}, where="x")["cache_dir"] == local_cache_dir()
+
+
+def test_a_saved_config_with_a_python_tag_is_one_line_for_evaluate_report_and_publish(tmp_path):
+    from fer_lightning.errors import ConfigError
+    from fer_lightning.runs.saved_run import load_run_config
+
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text('data: !!python/object/apply:os.system ["touch pwned"]\n')
+    with pytest.raises(ConfigError, match=r"config.yaml: cannot be read \(could not determine a constructor"):
+        load_run_config(tmp_path)  # what evaluate, report and publish read a run's data settings with
+    assert not (tmp_path / "pwned").exists()
