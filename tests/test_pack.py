@@ -139,3 +139,19 @@ def test_a_packed_file_without_labels_cannot_train_and_says_so(kaggle, tmp_path)
     datamodule = FERDataModule(source="file", path=str(unlabelled), cache_dir=None)
     with pytest.raises(DataFormatError, match="unlabelled.npz: an unlabelled train split; training needs labelled"):
         datamodule.setup("fit")
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    from tests.helpers import mounted_tmpfs
+
+    yield from mounted_tmpfs(tmp_path / "ro", "size=1m,ro")
+
+
+def test_an_output_folder_that_cannot_be_written_is_named_not_the_temporary_file(kaggle, read_only_folder,
+                                                                                  monkeypatch, capsys):
+    output = read_only_folder / "tiny.npz"
+    with pytest.raises(SystemExit) as stopped:
+        run_hydra_entry(pack_main, monkeypatch, f"data.path={kaggle}", f"output={output}")
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err.strip() == f"error: {output}: cannot write (Read-only file system)"
