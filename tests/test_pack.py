@@ -154,4 +154,4 @@ def test_an_output_folder_that_cannot_be_written_is_named_not_the_temporary_file
     with pytest.raises(SystemExit) as stopped:
         run_hydra_entry(pack_main, monkeypatch, f"data.path={kaggle}", f"output={output}")
     assert stopped.value.code == 2
-    assert capsys.readouterr().err.strip() == f"error: {output}: cannot write (Read-only file system)"
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"error: {output}: cannot write (Read-only file system)"
