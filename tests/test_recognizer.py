@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import logging
+from pathlib import Path
 import subprocess
 import sys
 
@@ -187,3 +188,16 @@ def test_a_cut_off_video_says_how_much_of_it_was_read(recognizer, tmp_path, capl
         frames = recognizer.analyze_video(clip, every_n_frames=1)
     assert 0 < len(frames) < 20
     assert f"only {len(frames)} of the 20 frames its header announces" in caplog.text and "clip.avi" in caplog.text
+
+
+def test_the_api_s_face_defaults_are_the_commands_defaults():
+    import inspect
+
+    import yaml
+
+    from fer_lightning.config.paths import config_dir
+
+    shared = yaml.safe_load((Path(config_dir()) / "face_options.yaml").read_text())
+    api = {name: p.default for name, p in inspect.signature(Recognizer.__init__).parameters.items()
+           if name in shared}
+    assert api == {**shared, "detect_faces": None} and shared["detect_faces"] == "auto"  # None is the API's auto

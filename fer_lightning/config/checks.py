@@ -292,15 +292,23 @@ def check_evaluate_config(cfg: DictConfig) -> None:
         check_data_source(cfg.data)
 
 
-def check_face_options(cfg: DictConfig) -> None:
-    """How faces are found and cut: what predict and the demo share."""
-    if cfg.detect_faces is not None:
-        check_choice("detect_faces", cfg.detect_faces, DETECT_FACES)
-    check_choice("face_detector", _get(cfg, "face_detector", "haar"), FACE_DETECTORS)
+def check_face_settings(detect_faces: Any, face_detector: Any, margin: Any, min_face_size: Any, tta: Any) -> None:
+    """How faces are found, cut and classified (conf/face_options.yaml): the one check that predict, the
+    demo and the Python API's Recognizer share. ``detect_faces`` None means auto."""
+    if detect_faces is not None:
+        check_choice("detect_faces", detect_faces, DETECT_FACES)
+    check_choice("face_detector", face_detector, FACE_DETECTORS)
     # Beyond 1 the face fills less than a third of the 48x48 crop: nothing like the training faces.
-    if not _is_number(cfg.margin) or not math.isfinite(cfg.margin) or not 0 <= cfg.margin <= 1:
-        _fail("margin", cfg.margin, "a number from 0 to 1 (the border around each face, as a fraction of its size)")
-    check_positive_int("min_face_size", cfg.min_face_size)
+    if not _is_number(margin) or not 0 <= margin <= 1:
+        _fail("margin", margin, "a number from 0 to 1 (the border around each face, as a fraction of its size)")
+    check_positive_int("min_face_size", min_face_size)
+    check_choice("tta", tta, TTA_CHOICES)
+
+
+def check_face_options(cfg: DictConfig) -> None:
+    """The face options of a command's config (predict, the demo)."""
+    check_face_settings(cfg.detect_faces, _get(cfg, "face_detector", "haar"), cfg.margin, cfg.min_face_size,
+                        _get(cfg, "tta", "none"))
 
 
 def check_predict_config(cfg: DictConfig) -> None:
@@ -350,7 +358,6 @@ def check_demo_config(cfg: DictConfig) -> None:
                           "allow_remote=true to mean it (or leave host at 127.0.0.1)")
     check_positive_int("max_file_mb", cfg.max_file_mb)
     check_choice("method", cfg.method, ATTRIBUTION_METHODS)
-    check_choice("tta", cfg.tta, TTA_CHOICES)
     check_face_options(cfg)
     check_bool("open_browser", cfg.open_browser)
 

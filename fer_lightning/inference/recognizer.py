@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fer_lightning.config.choices import FACE_DETECTORS, TTA_CHOICES
+from fer_lightning.config.checks import check_face_settings, check_positive_int
 from fer_lightning.errors import ConfigError, DataFormatError
 
 if TYPE_CHECKING:
@@ -75,14 +75,8 @@ class Recognizer:
                  margin: float = 0.1, min_face_size: int = 30, tta: str = "flip", batch_size: int = 256) -> None:
         if detect_faces not in (None, True, False):
             raise ConfigError(f"detect_faces={detect_faces!r}: None (auto), True or False")
-        if not 0 <= margin <= 1:
-            raise ConfigError(f"margin={margin!r}: a number from 0 to 1")
-        if face_detector not in FACE_DETECTORS:
-            raise ConfigError(f"face_detector={face_detector!r}: one of {', '.join(FACE_DETECTORS)}")
-        if tta not in TTA_CHOICES:
-            raise ConfigError(f"tta={tta!r}: one of {', '.join(TTA_CHOICES)}")
-        if int(min_face_size) < 1 or int(batch_size) < 1:
-            raise ConfigError("min_face_size and batch_size must be whole numbers >= 1")
+        check_face_settings(detect_faces, face_detector, margin, min_face_size, tta)
+        check_positive_int("batch_size", batch_size)
         self.predictor = predictor
         self.detect_faces = detect_faces
         self.face_detector = face_detector

@@ -14,15 +14,14 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 
+from fer_lightning.config.checks import check_choice
 from fer_lightning.config.choices import TTA_CHOICES
-from fer_lightning.errors import ConfigError
 
 CROP_PAD = 4
 
 
 def check_tta(tta: str) -> str:
-    if tta not in TTA_CHOICES:
-        raise ConfigError(f"tta={tta!r}: allowed values are {', '.join(TTA_CHOICES)}")
+    check_choice("tta", tta, TTA_CHOICES)
     return tta
 
 
