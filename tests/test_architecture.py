@@ -21,11 +21,12 @@ ALLOWED = {
     "runs": BASE | {"config", "data", "models", "checkpoints"},
     "inference": BASE | {"config", "data", "models", "checkpoints", "runs", "explain"},
     "sweeps": BASE | {"config", "data", "models", "checkpoints", "runs", "inference"},
-    "viz": BASE | {"config", "data", "models", "checkpoints", "explain", "theory", "runs", "inference"},
+    "viz": BASE | {"config", "models", "theory"},
+    "reporting": BASE | {"config", "data", "models", "checkpoints", "explain", "runs", "inference", "viz"},
     "callbacks": BASE | {"data", "explain", "viz"},
     "web": BASE | {"config", "data", "models", "checkpoints", "inference", "viz"},
     "cli": BASE | {"config", "data", "models", "checkpoints", "explain", "runs", "inference", "sweeps", "viz", "theory",
-                   "web"},
+                   "reporting", "web"},
 }
 ENTRY_POINTS = {"train", "evaluate", "predict", "export", "ensemble", "leaderboard", "report", "summary", "publish",
                 "curves", "demo", "pack"}

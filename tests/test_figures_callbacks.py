@@ -266,7 +266,7 @@ def test_captum_and_matplotlib_load_only_when_a_figure_is_made():
         "import fer_lightning.explain.attribution, fer_lightning.viz.figures\n"
         "import fer_lightning.explain.filter_visualization, fer_lightning.viz.html_page\n"
         "print(sorted(m for m in ('captum', 'matplotlib') if m in sys.modules))\n"
-        "import fer_lightning.callbacks, fer_lightning.viz.run_report\n"
+        "import fer_lightning.callbacks, fer_lightning.reporting.run_report\n"
         "print('captum' in sys.modules)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -120,7 +120,7 @@ def test_every_command_accepts_the_pretrained_name(shipped_tiny, tmp_path):
     onnx = export(command("export", "ckpt_path=pretrained:tiny", f"output={tmp_path / 'tiny.onnx'}"))
     assert onnx.stat().st_size > 0
     # report
-    from fer_lightning.viz.run_report import build_report
+    from fer_lightning.reporting.run_report import build_report
 
     page = build_report(command("report", "run_dir=pretrained", "data=synthetic", "data.synthetic.val=21",
                                 f"output_dir={tmp_path / 'report'}", "saliency.methods=[saliency]",

@@ -15,7 +15,7 @@ from fer_lightning.cli.report import quote_path_overrides, report
 from fer_lightning.errors import FerError
 from fer_lightning.runs.saved_run import open_finished_run, read_history
 from fer_lightning.viz.html_page import ReportFigure, Section, paragraph, write_report
-from fer_lightning.viz.run_report import build_report
+from fer_lightning.reporting.run_report import build_report
 from tests.conftest import compose_config
 from tests.helpers import run_cli
 from tests.test_figures_callbacks import trained_figures_run
@@ -116,7 +116,7 @@ def fake_run(path: Path, status: str | None, error: str | None = None) -> Path:
 def test_a_copied_run_reports_on_its_own_checkpoint(run_dir, tmp_path):
     import shutil
 
-    from fer_lightning.viz.run_report import run_subject
+    from fer_lightning.reporting.run_report import run_subject
 
     copy = tmp_path / "copy"
     shutil.copytree(run_dir, copy)
@@ -164,7 +164,7 @@ def test_what_to_report_on_is_required(tmp_path):
 
 
 def test_a_checkpoint_file_inside_a_run_names_the_run_and_the_checkpoint(tmp_path):
-    from fer_lightning.viz.run_report import report_target
+    from fer_lightning.reporting.run_report import report_target
 
     run = fake_run(tmp_path / "run", "completed")
     last = run / "checkpoints" / "last.ckpt"

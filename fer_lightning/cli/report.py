@@ -14,7 +14,7 @@ __all__ = ["main", "quote_path_overrides", "report"]
 
 def report(cfg: DictConfig) -> Path:
     """The command: write the report; errors a user can fix are one line and exit status 2."""
-    from fer_lightning.viz.run_report import build_report  # heavy imports after the command line is read
+    from fer_lightning.reporting.run_report import build_report  # heavy imports after the command line is read
 
     page = run_task(build_report, cfg)
     print(f"report: {page}")
