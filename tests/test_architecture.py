@@ -67,3 +67,41 @@ def test_training_and_inference_never_load_the_reports_math():
             "print(sorted(m for m in sys.modules if m.startswith('fer_lightning.theory')))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"
+
+
+def runtime_imports(path: Path) -> set[str]:
+    """The package modules a module imports, at load time or inside its functions; imports made only
+    for type checking (``if TYPE_CHECKING:``) do not count."""
+    names = set()
+    pending = list(ast.parse(path.read_text()).body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            pending.extend(node.orelse)
+            continue
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("fer_lightning."):
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names if alias.name.startswith("fer_lightning.")}
+        pending.extend(ast.iter_child_nodes(node))
+    return names
+
+
+def test_no_two_modules_import_each_other_in_a_loop():
+    modules = {".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__"): path
+               for path in PACKAGE.rglob("*.py")}
+    graph = {name: {other for other in runtime_imports(path) if other in modules and other != name}
+             for name, path in modules.items()}
+    loops = []
+
+    def visit(name: str, trail: list[str]) -> None:
+        for other in graph[name]:
+            if other in trail:
+                loops.append(" -> ".join([*trail[trail.index(other):], other]))
+            elif len(trail) < 12:
+                visit(other, [*trail, other])
+
+    for name in graph:
+        visit(name, [name])
+    assert not loops, sorted(set(loops))[:5]

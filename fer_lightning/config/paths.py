@@ -14,6 +14,14 @@ def config_dir() -> str:
     return str(PACKAGE_DIR.parent / "conf")
 
 
+def project_root() -> str:
+    """The checkout that holds the package (editable install), else the working directory."""
+    checkout = PACKAGE_DIR.parent
+    if (checkout / "pyproject.toml").is_file():
+        return str(checkout)
+    return str(Path.cwd())
+
+
 # Set by the test suite (and by users who keep outputs elsewhere): the folder that holds runs/,
 # multiruns/, cache/ and pretrained/ results instead of <project>/outputs.
 OUTPUTS_VARIABLE = "FER_OUTPUTS"
@@ -21,6 +29,4 @@ OUTPUTS_VARIABLE = "FER_OUTPUTS"
 
 def outputs_dir() -> str:
     """The default folder of everything the commands write: $FER_OUTPUTS, else <project>/outputs."""
-    from fer_lightning.config.resolvers import project_root
-
     return os.environ.get(OUTPUTS_VARIABLE) or str(Path(project_root()) / "outputs")

@@ -10,20 +10,12 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from fer_lightning.config.paths import PACKAGE_DIR, outputs_dir
+from fer_lightning.config.paths import outputs_dir, project_root
 
 # Overrides that do not change what is trained, so they do not change where a run (or a sweep)
 # lives; conf/hydra/default.yaml reads this list through ${fer.neutral_keys:}.
 NEUTRAL_KEYS = ("name", "retrain", "print_config", "paths.log_dir", "data.num_workers", "data.cache_dir")
 MAX_KEY_LENGTH = 80
-
-
-def project_root() -> str:
-    """The checkout that holds the package (editable install), else the working directory."""
-    checkout = PACKAGE_DIR.parent
-    if (checkout / "pyproject.toml").is_file():
-        return str(checkout)
-    return str(Path.cwd())
 
 
 def run_key(overrides: str | Iterable[str] | None) -> str:

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from fer_lightning.data.settings import plain_value
+from fer_lightning.data.plain import plain_value
 from fer_lightning.errors import ConfigError
 
 # Albumentations otherwise asks the network for a newer version at import.

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fer_lightning.data.plain import plain_value
 from fer_lightning.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -23,24 +24,6 @@ DATA_MODULE_TARGET = "fer_lightning.data.datamodule.FERDataModule"
 # Hydra's instruction keys that a saved config carries and that mean nothing here.
 IGNORED_KEYS = ("_target_", "_recursive_")
 AUGMENTATION_STAGES = ("train", "eval")
-PLAIN = (bool, int, float, str, type(None))
-
-
-def plain_value(value: Any, where: str) -> Any:
-    """``value`` if it is plain data all the way down, else a one-line ConfigError naming ``where``."""
-    if isinstance(value, PLAIN):
-        return value
-    if isinstance(value, (list, tuple)):
-        return [plain_value(item, f"{where}[{i}]") for i, item in enumerate(value)]
-    if isinstance(value, Mapping):
-        for key in value:
-            if not isinstance(key, str) or key.startswith("_"):
-                raise ConfigError(f"{where}.{key}: not allowed in stored settings (they are plain values, never code)")
-        return {key: plain_value(item, f"{where}.{key}") for key, item in value.items()}
-    raise ConfigError(f"{where}: only numbers, strings, booleans, lists and mappings are allowed, "
-                      f"not a {type(value).__name__}")
-
-
 def data_settings(settings: Any, where: str) -> dict[str, Any]:
     """Checked data settings: the data module's own arguments with plain values, pipelines allowed."""
     from fer_lightning.data.augmentation import build_transform

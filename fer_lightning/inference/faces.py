@@ -11,6 +11,7 @@ from __future__ import annotations
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -289,3 +290,8 @@ def annotate(image: np.ndarray, boxes: list[tuple[int, int, int, int]], labels: 
         cv2.putText(canvas, label, (x, top + text_h + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0),
                     thickness, cv2.LINE_AA)
     return canvas
+
+
+def caption(face: dict[str, Any]) -> str:
+    """What an annotated photo shows above a face: its label and that label's probability."""
+    return f"{face['label']} {face['probabilities'][face['label']]:.2f}"

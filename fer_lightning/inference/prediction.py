@@ -114,11 +114,6 @@ def write_image_results(results: list[ImageResult], class_names: tuple[str, ...]
                 writer.writerow([result.file, face["face"], *face["box"], face["label"], *probabilities, ""])
 
 
-def caption(face: dict[str, Any]) -> str:
-    """What an annotated photo shows above a face: its label and that label's probability."""
-    return f"{face['label']} {face['probabilities'][face['label']]:.2f}"
-
-
 def recognizer_for(predictor: Predictor, cfg: DictConfig) -> Recognizer:
     from fer_lightning.inference.recognizer import Recognizer
 
@@ -128,7 +123,7 @@ def recognizer_for(predictor: Predictor, cfg: DictConfig) -> Recognizer:
 
 
 def predict_images(predictor: Predictor, source: Path, output: Path, cfg: DictConfig) -> list[ImageResult]:
-    from fer_lightning.inference.faces import annotate, list_images, read_color_image
+    from fer_lightning.inference.faces import annotate, caption, list_images, read_color_image
 
     paths = list_images(source)
     root = image_root(source)

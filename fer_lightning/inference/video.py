@@ -68,8 +68,7 @@ def analyze_video(recognizer: Recognizer, path: str | Path, every_n_frames: int 
                   annotated: str | Path | None = None) -> list[FrameFaces]:
     """Every n-th frame's faces; with ``annotated``, also write the video with the faces drawn
     (every frame is written; frames between two analysed ones keep the last boxes)."""
-    from fer_lightning.inference.faces import annotate
-    from fer_lightning.inference.prediction import caption
+    from fer_lightning.inference.faces import annotate, caption
 
     path = Path(path)
     if every_n_frames < 1:
