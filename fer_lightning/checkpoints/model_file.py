@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from fer_lightning.checkpoints.shipped import is_pretrained, pretrained_file
+from fer_lightning.checkpoints import resolve
 from fer_lightning.classes import CLASS_NAMES
 from fer_lightning.errors import CheckpointError, FerError
 from fer_lightning.models.architectures import build_network
@@ -36,11 +36,10 @@ def refusal_reason(error: Exception) -> str:
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """``torch.load(weights_only=True)`` with errors that say what the file is not.
 
-    ``pretrained`` or ``pretrained:<name>`` reads a model shipped with the package, after checking its sha256.
+    Whatever ``resolve`` takes: ``pretrained[:<name>]`` reads a model shipped with the package (its
+    sha256 checked), a run directory its best checkpoint.
     """
-    if is_pretrained(path):
-        path = pretrained_file(path)
-    path = Path(path)
+    path = resolve(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
@@ -178,9 +177,7 @@ def load_initial_weights(model: ExpressionClassifier, source: str | Path) -> Non
     Only the network's weights are taken; the optimizer, schedule and epochs start afresh. The two
     networks must have the same layers and widths.
     """
-    from fer_lightning.checkpoints import resolve
-
-    donor = classifier_from_checkpoint(read_checkpoint(resolve(source)), source=str(source))
+    donor = classifier_from_checkpoint(read_checkpoint(source), source=str(source))
     difference = state_difference(model.net.state_dict(), donor.net.state_dict())
     if difference:
         raise CheckpointError(f"ckpt_path={source}: its network does not fit the one configured here "

@@ -41,7 +41,7 @@ def load_predictor(path: str | Path) -> Predictor:
     Loading is weights-only: a file that would run code when unpickled is refused, and anything
     that is not a checkpoint of this project raises a one-line CheckpointError.
     """
-    path = Path(path)
+    path = Path(path)  # as given: a shipped model keeps its pretrained[:name]
     data = read_checkpoint(path)
     if is_ensemble_checkpoint(data):
         kind, checkpoints = "ensemble", member_checkpoints(data, source=str(path))

@@ -96,12 +96,11 @@ class Recognizer:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, **options: Any) -> Recognizer:
-        """A model checkpoint (``best.ckpt``), an ensemble file (``ensemble.ckpt``) or
+        """A model checkpoint (``best.ckpt``), an ensemble file (``ensemble.ckpt``), a run directory or
         ``pretrained[:name]``. Loading is weights-only: a file never runs code."""
-        from fer_lightning.checkpoints import resolve
         from fer_lightning.checkpoints.predictor import load_predictor
 
-        return cls(load_predictor(resolve(path)), **options)
+        return cls(load_predictor(path), **options)
 
     @property
     def class_names(self) -> tuple[str, ...]:

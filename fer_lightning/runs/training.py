@@ -73,10 +73,9 @@ def fit_and_test(cfg: DictConfig, run: RunDirectory) -> dict[str, Any]:
     log.info("writing %s (its config: .hydra/config.yaml; every line of this screen: train.log)", run.path)
     teacher = model.hparams.distill["teacher"]
     if teacher:
-        from fer_lightning.checkpoints import resolve
         from fer_lightning.checkpoints.predictor import load_predictor
 
-        predictor = load_predictor(resolve(teacher))
+        predictor = load_predictor(teacher)
         model.attach_teacher(predictor.module)
         log.info("learning from the teacher %s (%s of %d member(s)), temperature %s, weight %s", teacher,
                  predictor.kind, predictor.member_count, model.hparams.distill["temperature"],
