@@ -42,7 +42,7 @@ def analyze_photo(recognizer: Recognizer, image: Any, method: str = "saliency") 
         return PhotoAnalysis(None, {}, None, "Upload a photo or take one with the webcam.")
     try:
         # Once, as the API reads images: (H, W) gray or (H, W, 3) BGR uint8, whatever came in.
-        bgr = as_bgr_or_gray(image, "bgr") if isinstance(image, Path) else as_bgr_or_gray(image, "rgb")
+        bgr = as_bgr_or_gray(image, "rgb")  # a file is read as predict reads it; an array is the page's RGB
         if max(bgr.shape[:2]) > MAX_SIDE:
             scale = MAX_SIDE / max(bgr.shape[:2])
             bgr = cv2.resize(bgr, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)

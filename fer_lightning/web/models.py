@@ -52,7 +52,8 @@ def model_files(folder: Path) -> list[Path]:
 
 
 class ModelCatalog:
-    """Label -> what ``Recognizer.from_checkpoint`` loads: ``pretrained:<name>`` or a resolved file."""
+    """Label -> the file ``Recognizer.from_checkpoint`` loads, resolved (and a shipped file's sha256
+    checked) once, when the demo starts."""
 
     def __init__(self, entries: dict[str, str], default: str) -> None:
         self.entries = entries
@@ -61,11 +62,12 @@ class ModelCatalog:
     @classmethod
     def build(cls, start_model: str, folders: Iterable[str | Path] = ()) -> ModelCatalog:
         """The shipped models, ``start_model`` (the operator's own choice) and the files under ``folders``."""
+        from fer_lightning.checkpoints import resolve
         from fer_lightning.checkpoints.shipped import PRETRAINED, is_pretrained, read_registry
 
         registry = read_registry()
         shipped = sorted(registry["models"], key=lambda name: name != registry.get("default"))
-        entries = {f"{PRETRAINED}:{name}": f"{PRETRAINED}:{name}" for name in shipped}
+        entries = {f"{PRETRAINED}:{name}": str(resolve(f"{PRETRAINED}:{name}")) for name in shipped}
         if is_pretrained(start_model):
             name = str(start_model).partition(":")[2] or registry.get("default")
             default = f"{PRETRAINED}:{name}"
@@ -106,9 +108,7 @@ class Recognizers:
 
     @staticmethod
     def key(source: str) -> str:
-        from fer_lightning.checkpoints import resolve
-
-        return str(resolve(source).resolve())
+        return str(Path(source).resolve())
 
     def get(self, source: str):
         from fer_lightning.inference.recognizer import Recognizer
