@@ -269,11 +269,11 @@ def check_train_config(cfg: DictConfig) -> None:
 
 # ------------------------------------------------------------------------- inference commands
 def check_inference_options(cfg: DictConfig) -> None:
-    """What evaluate and predict share: the model, test-time augmentation, batches, overwriting."""
+    """What evaluate and predict share: the model, batches, overwriting (tta: with the face options, or
+    evaluate's own)."""
     # A data group's own ??? (data=homework: data.path) is needed only when its files are read.
     check_all_set(cfg, skip=("data.",))
     check_file_name("ckpt_path", cfg.ckpt_path)
-    check_choice("tta", cfg.tta, TTA_CHOICES)
     check_positive_int("batch_size", cfg.batch_size, maximum=MAX_BATCH)
     check_bool("overwrite", _get(cfg, "overwrite", False))
 
@@ -281,6 +281,7 @@ def check_inference_options(cfg: DictConfig) -> None:
 def check_evaluate_config(cfg: DictConfig) -> None:
     """Raise ConfigError for the first impossible value of ``python -m fer_lightning.evaluate``."""
     check_inference_options(cfg)
+    check_choice("tta", cfg.tta, TTA_CHOICES)
     check_choice("split", cfg.split, EVAL_SPLITS)
     check_seed(cfg.seed)
     check_file_name("output", _get(cfg, "output"), required=False)
