@@ -41,7 +41,7 @@ MEMBER_QUIET = ("callbacks.confusion_matrix=null", "callbacks.saliency=null", "c
                 "callbacks.train_val_charts=null", "test=false")
 # --dry-run: the synthetic faces, a network whose step takes milliseconds, two epochs, two members.
 DRY_RUN = ("data=synthetic", "data.synthetic.train=256", "data.synthetic.val=128", "data.synthetic.test=0",
-           "model.channels=[4,4,8,8,8,8,8]", "model.hidden=[16,8]", "trainer.max_epochs=2")
+           "model.net.channels=[4,4,8,8,8,8,8]", "model.net.hidden=[16,8]", "trainer.max_epochs=2")
 DRY_RUN_SWEEP = ("model/width=narrow", "model.dropout=0.4,0.5", "seed=1")
 # Dense bf16 tensor-core peaks (TFLOP/s) of the GPUs this is likely to meet, by name.
 BF16_PEAKS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "L4": 121.0}
@@ -165,7 +165,7 @@ def train_stage(stage: Stage, args: argparse.Namespace) -> None:
     for run in stage.runs:
         config = run_config(Path(run["run_dir"]))
         run["configured_epochs"] = config.trainer.max_epochs
-        run["channels"] = list(config.model.channels)
+        run["channels"] = list(config.model.net.channels)
     if not stage.runs:
         raise SystemExit(f"error: {stage.name} left no run under {args.output_dir}")
 

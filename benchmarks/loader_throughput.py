@@ -55,7 +55,7 @@ def endless(loader) -> Iterable:
 
 def loader_rate(preset: str, workers: int, images: int, seconds: float) -> float:
     augmentation = OmegaConf.load(ROOT / "conf" / "augmentation" / f"{preset}.yaml")
-    datamodule = FERDataModule(source="synthetic", synthetic={"train": images, "val": 64, "test": 0},
+    datamodule = FERDataModule(format="synthetic", synthetic={"train": images, "val": 64, "test": 0},
                                batch_size=BATCH, num_workers=workers,
                                augmentation=OmegaConf.to_container(augmentation))
     datamodule.setup("fit")

@@ -66,7 +66,7 @@ def run(sizes: Sizes, context: dict[str, Any]) -> dict[str, Any]:
                                   sizes.width_steps).seconds_per_step
         rate = sizes.batch_size / seconds
         width_rows.append({
-            "data": f"width {width} ({'-'.join(str(c) for c in cfg.model.channels)})",
+            "data": f"width {width} ({'-'.join(str(c) for c in cfg.model.net.channels)})",
             "train_images": full_train, "steps_per_epoch": steps, "seconds_per_step": seconds,
             "train_epoch_s": steps * seconds, "gflop_per_image": trained_flops / 1e9,
             "images_per_s": rate, "gflops": rate * trained_flops / 1e9,

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 FER2013_TRAIN_IMAGES = 28_709  # the Training rows
 FER2013_VAL_IMAGES = 3_589  # the PublicTest rows: data=fer2013's validation split
 # A network whose step takes milliseconds: what is left of a step's time is the loop's own cost.
-TINY_NETWORK = ("model.channels=[4,4,8,8,8,8,8]", "model.hidden=[16,8]")
+TINY_NETWORK = ("model.net.channels=[4,4,8,8,8,8,8]", "model.net.hidden=[16,8]")
 
 
 @dataclass(frozen=True)

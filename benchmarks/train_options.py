@@ -15,7 +15,7 @@ from benchmarks.workload import faces, project_fit
 
 # (name, overrides) of the options that only change how the same work is done.
 OPTIONS = (
-    ("channels-last (model.channels_last=true)", ["model.channels_last=true"]),
+    ("channels-last (trainer.memory_format=channels_last)", ["trainer.memory_format=channels_last"]),
     ("fused AdamW (+model.optimizer.fused=true)", ["+model.optimizer.fused=true"]),
     ("foreach AdamW (+model.optimizer.foreach=true)", ["+model.optimizer.foreach=true"]),
 )

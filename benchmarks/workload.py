@@ -27,6 +27,8 @@ from fer_lightning.config.compose import bind_run, compose_config
 from fer_lightning.config.resolvers import register_resolvers
 from fer_lightning.data.datamodule import Split
 from fer_lightning.models.architectures import build_network
+from fer_lightning.runs.memory_format import MemoryFormat
+from fer_lightning.runs.training import trainer_arguments
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 register_resolvers()
@@ -181,7 +183,8 @@ def project_fit(
         model = instantiate(cfg.model)
         timing = FitTiming(batch_size=int(cfg.data.batch_size), warmup=warmup)
         trainer = instantiate(
-            cfg.trainer, callbacks=[StepTimer(timing)], logger=False, max_epochs=1, min_epochs=1, max_steps=-1,
+            trainer_arguments(cfg.trainer), logger=False,
+            callbacks=[StepTimer(timing), MemoryFormat(cfg.trainer.get("memory_format", "contiguous"))], max_epochs=1, min_epochs=1, max_steps=-1,
             limit_train_batches=warmup + steps, limit_val_batches=val_batches, num_sanity_val_steps=0,
             enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=False,
             default_root_dir=scratch,

@@ -54,7 +54,7 @@ def test_cutmix_box_is_clipped_to_the_image():
 
 
 def test_training_loss_is_the_lam_weighted_loss_of_both_labels():
-    model = ExpressionClassifier(channels=[4, 8], pool_after=[1, 2], hidden=[16], dropout_schedule=[0, 0, 0],
+    model = ExpressionClassifier(net={"channels": [4, 8], "pool_after": [1, 2], "hidden": [16], "dropout_schedule": [0, 0, 0]},
                                  mixing="mixup", mixing_alpha=0.4, mixing_prob=1.0)
     seen = []
     model.net.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
@@ -74,7 +74,7 @@ def test_training_loss_is_the_lam_weighted_loss_of_both_labels():
 
 
 def test_validation_never_mixes():
-    model = ExpressionClassifier(channels=[4, 8], pool_after=[1, 2], hidden=[16], dropout_schedule=[0, 0, 0],
+    model = ExpressionClassifier(net={"channels": [4, 8], "pool_after": [1, 2], "hidden": [16], "dropout_schedule": [0, 0, 0]},
                                  mixing="cutmix", mixing_alpha=1.0, mixing_prob=1.0).eval()
     images, target = torch.rand(8, 1, 48, 48), torch.randint(0, 7, (8,))
     with warnings.catch_warnings(), torch.no_grad():

@@ -11,7 +11,7 @@ from fer_lightning.checkpoints.model_file import load_classifier
 from fer_lightning.errors import CheckpointError
 from fer_lightning.models.classifier import ExpressionClassifier
 
-NARROW = {"channels": [8, 16, 32, 64, 128, 256, 256], "hidden": [32, 16]}
+NARROW = {"net": {"channels": [8, 16, 32, 64, 128, 256, 256], "hidden": [32, 16]}}
 
 
 def save_like_training(path, module: ExpressionClassifier) -> None:
@@ -32,7 +32,7 @@ def test_checkpoint_of_a_different_width_is_refused(tmp_path):
     module = ExpressionClassifier(**NARROW)
     checkpoint = {"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}
     module.on_save_checkpoint(checkpoint)
-    checkpoint["hyper_parameters"]["channels"] = [16, 32, 64, 128, 256, 512, 512]  # says report width
+    checkpoint["hyper_parameters"]["net"]["channels"] = [16, 32, 64, 128, 256, 512, 512]  # says report width
     torch.save(checkpoint, tmp_path / "mismatch.ckpt")
     with pytest.raises(CheckpointError, match="weights do not fit"):
         load_classifier(tmp_path / "mismatch.ckpt")

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import re
-
 from pathlib import Path
 
 import pytest
 from hydra.utils import instantiate
 
 from fer_lightning.config.checks import check_train_config
-from fer_lightning.errors import ConfigError
 from fer_lightning.config.paths import config_dir
+from fer_lightning.errors import ConfigError
 from tests.conftest import compose_config
 
 CONF = Path(config_dir())
@@ -42,7 +41,7 @@ def test_option_composes_and_builds(group, option, tmp_path):
     if group == "data" and option in ("homework", "folder", "fer2013"):
         overrides.append(f"data.path={tmp_path}")  # only composing: any existing path will do
     cfg = compose_config(overrides)
-    if cfg.data.source == "file":
+    if cfg.data.format != "synthetic":
         cfg.data.path = str(tmp_path)  # experiments name FER2013, which a checkout need not have
     check_train_config(cfg)
     # Building a network takes a second; do it where the option can change it.
@@ -70,7 +69,7 @@ def test_width_and_dropout_variants_differ():
     report = compose_config(["model/width=report"]).model
     narrow = compose_config(["model/width=narrow"]).model
     wide = compose_config(["model/width=wide"]).model
-    assert sum(narrow.channels) < sum(report.channels) < sum(wide.channels)
+    assert sum(narrow.net.channels) < sum(report.net.channels) < sum(wide.net.channels)
     none = compose_config(["model/dropout_schedule=none"]).model
     heavy = compose_config(["model/dropout_schedule=heavy"]).model
     assert none.dropout == 0.0 and heavy.dropout > report.dropout
@@ -102,7 +101,7 @@ def test_cpu_hour_schedules_the_epochs_that_fit_the_hour_at_the_cpus_precision(p
     # The narrow network's hour: about three times the epochs and random crops, the rest of the recipe unchanged.
     narrow = compose_config(["experiment=cpu_hour_narrow", f"paths.log_dir={tmp_path}"], output_dir=tmp_path)
     assert narrow.trainer.max_epochs == {"32-true": 30, "bf16-mixed": 65}[precision]
-    assert list(narrow.model.channels) == [8, 16, 32, 64, 128, 256, 256] and narrow.name == "cpu_hour_narrow"
+    assert list(narrow.model.net.channels) == [8, 16, 32, 64, 128, 256, 256] and narrow.name == "cpu_hour_narrow"
     assert narrow.model.optimizer == cfg.model.optimizer and narrow.model.scheduler == cfg.model.scheduler
     crop = compose_config(["augmentation=crop", f"paths.log_dir={tmp_path}"], output_dir=tmp_path)
     assert narrow.data.augmentation == crop.data.augmentation != cfg.data.augmentation
@@ -120,8 +119,8 @@ def test_a_data_path_the_chosen_data_does_not_read_is_an_error(tmp_path):
     ("data.batch_size=99999999999999999999", "data.batch_size=99999999999999999999 is not allowed: a whole number from 1 to 65,536"),
     ("model.optimizer.lr=nan", "model.optimizer.lr=nan is not allowed: a number > 0"),
     ("model.optimizer.weight_decay=inf", "model.optimizer.weight_decay=inf is not allowed"),
-    ("model.channels=[100000,16,32,64,128,256,256]", "model.channels[0]=100000 is not allowed: a whole number from 1 to 4,096"),
-    ("model.hidden=[1000000,64]", "model.hidden[0]=1000000 is not allowed"),
+    ("model.net.channels=[100000,16,32,64,128,256,256]", "model.net.channels[0]=100000 is not allowed: a whole number from 1 to 4,096"),
+    ("model.net.hidden=[1000000,64]", "model.net.hidden[0]=1000000 is not allowed"),
     ("callbacks.filter_pictures.steps=-1", "callbacks.filter_pictures.steps=-1 is not allowed: a whole number >= 1"),
     ("callbacks.filter_pictures.lr=nan", "callbacks.filter_pictures.lr=nan is not allowed: a number > 0"),
 ])
@@ -137,7 +136,7 @@ def test_sizes_and_numbers_that_cannot_work_are_refused_before_anything_is_alloc
 def test_summary_refuses_a_network_too_wide_to_build():
     from tests.helpers import run_cli
 
-    result = run_cli("fer_lightning.summary", "model.channels=[100000,100000,100000,100000,100000,100000,100000]",
+    result = run_cli("fer_lightning.summary", "model.net.channels=[100000,100000,100000,100000,100000,100000,100000]",
                      timeout=120)
     assert result.returncode == 2 and result.stderr.strip() == (
-        "error: model.channels[0]=100000 is not allowed: a whole number from 1 to 4,096")
+        "error: model.net.channels[0]=100000 is not allowed: a whole number from 1 to 4,096")

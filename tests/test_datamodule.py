@@ -8,6 +8,7 @@ import torch
 
 from fer_lightning.classes import CLASS_NAMES
 from fer_lightning.data.datamodule import FERDataModule
+from fer_lightning.data.settings import current_shape, datamodule_from_settings, is_synthetic
 from fer_lightning.data.splits import stratified_split
 from fer_lightning.data.synthetic import generate_synthetic_faces
 from fer_lightning.errors import ConfigError
@@ -36,7 +37,7 @@ def test_stratified_split_is_seeded_disjoint_and_keeps_rare_classes():
 def test_homework_csv_gets_a_validation_split_and_batches(tmp_path):
     faces = generate_synthetic_faces(140, seed=3)
     write_homework_csv(tmp_path / "train.csv", faces)
-    dm = FERDataModule(source="file", path=str(tmp_path / "train.csv"), format="homework_csv",
+    dm = FERDataModule(path=str(tmp_path / "train.csv"), format="homework_csv",
                        val_fraction=0.25, batch_size=16, augmentation={"train": None})
     dm.setup("fit")
     assert len(dm.splits["train"].images) + len(dm.splits["val"].images) == 140
@@ -113,10 +114,29 @@ def test_a_kaggle_csv_without_usage_says_its_validation_split_is_cut(tmp_path, c
     path = tmp_path / "no_usage.csv"
     rows = [f"{label},{' '.join(map(str, face.ravel()))}" for label, face in zip(faces.labels, faces.images)]
     path.write_text("emotion,pixels\n" + "\n".join(rows) + "\n")
-    module = FERDataModule(source="file", path=str(path), format="kaggle_csv", val_fraction=0.2)
+    module = FERDataModule(path=str(path), format="kaggle_csv", val_fraction=0.2)
     with caplog.at_level(logging.WARNING):
         module.setup()
     warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(str(path) in m and "no Usage column" in m and "cut a stratified validation split of 14" in m
                for m in warned), warned
     assert len(module.splits["val"].images) == 14
+
+
+def test_data_settings_stored_with_a_source_key_still_build_the_same_data(tmp_path):
+    # Runs and ensemble files written before data.format said it alone carry source: synthetic|file.
+    faces = generate_synthetic_faces(60, seed=4)
+    write_homework_csv(tmp_path / "train.csv", faces)
+    old_file = {"source": "file", "format": "homework_csv", "path": str(tmp_path / "train.csv"),
+                "synthetic": {"train": 4000, "val": 800, "test": 800, "seed": 0}, "cache_dir": None}
+    old_synthetic = {"source": "synthetic", "format": "auto", "synthetic": {"train": 20, "val": 10, "test": 0},
+                     "cache_dir": None}
+    assert current_shape(old_file) == {"format": "homework_csv", "path": str(tmp_path / "train.csv"),
+                                       "cache_dir": None}
+    assert current_shape(old_synthetic)["format"] == "synthetic" and is_synthetic(old_synthetic)
+    for old, new in ((old_file, FERDataModule(format="homework_csv", path=str(tmp_path / "train.csv"))),
+                     (old_synthetic, FERDataModule(synthetic={"train": 20, "val": 10, "test": 0}))):
+        rebuilt = datamodule_from_settings(old, where="run.yaml")
+        rebuilt.setup(), new.setup()
+        for split in ("train", "val"):
+            np.testing.assert_array_equal(rebuilt.splits[split].images, new.splits[split].images)

@@ -17,7 +17,7 @@ from fer_lightning.models.classifier import ExpressionClassifier
 from fer_lightning.models.distillation import distillation_loss
 from tests.helpers import tensorboard_tags
 
-TINY = {"channels": [4, 4, 8, 8, 8, 8, 8], "hidden": [16, 8]}
+TINY = {"net": {"channels": [4, 4, 8, 8, 8, 8, 8], "hidden": [16, 8]}}
 
 
 def test_the_distillation_term_is_t_squared_times_kl_of_the_softened_distributions():

@@ -29,8 +29,8 @@ from tests.conftest import FAST, compose_config
 
 # ----------------------------------------------------------- fake sweeps (shared by other tests)
 # Two widths, so that ensembles mix networks of different shapes; both small, to keep tests quick.
-TINY = {"channels": [4, 8, 8, 16, 16, 32, 32], "hidden": [16, 16]}
-SMALLER = {"channels": [4, 4, 8, 8, 16, 16, 16], "hidden": [16, 8]}
+TINY = {"net": {"channels": [4, 8, 8, 16, 16, 32, 32], "hidden": [16, 16]}}
+SMALLER = {"net": {"channels": [4, 4, 8, 8, 16, 16, 16], "hidden": [16, 8]}}
 SMALL_DATA = ["data.synthetic.train=16", "data.synthetic.val=64", "data.synthetic.test=32"]
 
 
@@ -100,7 +100,8 @@ def test_top_k_picks_by_validation_accuracy_never_test_and_averages_probabilitie
     raw = torch.load(sweep / "ensemble.ckpt", weights_only=True)
     assert raw["fer_lightning"]["kind"] == "ensemble" and len(raw["members"]) == 2
     assert raw["fer_lightning"]["data"]["synthetic"]["val"] == 64
-    assert [m["hyper_parameters"]["channels"] for m in raw["members"]] == [SMALLER["channels"], TINY["channels"]]
+    assert [m["hyper_parameters"]["net"]["channels"] for m in raw["members"]] == [
+        SMALLER["net"]["channels"], TINY["net"]["channels"]]
 
     # Its output is the mean of the members' softmax; the recorded accuracies match it.
     val = load_split(run_data_config(sweep / "model.dropout=0.4"), "val")

@@ -41,7 +41,7 @@ FIGURE_TAGS = ("figures/confusion_matrix", "figures/saliency", "figures/filters"
 # Spelled out rather than built on FAST, so that the figure callbacks' defaults are what runs here.
 FIGURES_RUN = [
     "data.synthetic.train=448", "data.synthetic.val=192", "data.synthetic.test=0", "trainer.max_epochs=2",
-    "model.channels=[8,8,16,16,32,32,32]", "model.hidden=[64,32]", "callbacks.progress_bar=null",
+    "model.net.channels=[8,8,16,16,32,32,32]", "model.net.hidden=[64,32]", "callbacks.progress_bar=null",
     "print_config=false", "name=figures", "callbacks.filter_pictures.steps=8",
 ]
 

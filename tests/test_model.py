@@ -84,13 +84,13 @@ def test_checkpoint_hyperparameters_are_weights_only_loadable(tmp_path):
     from omegaconf import OmegaConf
 
     module = ExpressionClassifier(
-        channels=OmegaConf.create([8, 16, 32, 64, 128, 256, 256]), hidden=[32, 16],
+        net=OmegaConf.create({"channels": [8, 16, 32, 64, 128, 256, 256], "hidden": [32, 16]}),
         optimizer=OmegaConf.create({"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.1}),
     )
     path = tmp_path / "m.ckpt"
     torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}, path)
     loaded = torch.load(path, weights_only=True)  # raises if anything needs pickle
-    assert loaded["hyper_parameters"]["channels"] == [8, 16, 32, 64, 128, 256, 256]
+    assert loaded["hyper_parameters"]["net"]["channels"] == [8, 16, 32, 64, 128, 256, 256]
     rebuilt = ExpressionClassifier(**loaded["hyper_parameters"])
     rebuilt.load_state_dict(loaded["state_dict"])
     x = torch.rand(2, 1, 48, 48)

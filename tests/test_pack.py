@@ -136,7 +136,7 @@ def test_a_packed_file_without_labels_cannot_train_and_says_so(kaggle, tmp_path)
     rows = read_rows(kaggle)
     unlabelled = tmp_path / "unlabelled.npz"
     write_packed(unlabelled, replace(rows, labels=np.full_like(rows.labels, -1)))
-    datamodule = FERDataModule(source="file", path=str(unlabelled), cache_dir=None)
+    datamodule = FERDataModule(format="auto", path=str(unlabelled), cache_dir=None)
     with pytest.raises(DataFormatError, match="unlabelled.npz: an unlabelled train split; training needs labelled"):
         datamodule.setup("fit")
 

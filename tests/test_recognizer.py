@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import csv
 import logging
-from pathlib import Path
 import subprocess
 import sys
+from pathlib import Path
 
 import cv2
 import numpy as np

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
+from fer_lightning.cli.entry import command
 from fer_lightning.cli.report import quote_path_overrides, report
 from fer_lightning.errors import FerError
+from fer_lightning.reporting.run_report import build_report
 from fer_lightning.runs.saved_run import open_finished_run, read_history
 from fer_lightning.viz.html_page import ReportFigure, Section, paragraph, write_report
-from fer_lightning.reporting.run_report import build_report
 from tests.conftest import compose_config
 from tests.helpers import run_cli
 from tests.test_figures_callbacks import trained_figures_run
@@ -90,7 +91,7 @@ def test_report_states_the_run_its_model_and_its_errors(report_page, run_dir):
     # One table row per layer of the model: the narrow-ish test net has 7 conv layers.
     assert len(re.findall(r"<td>Conv2d</td>", text)) == 7
     config = text.split('id="config"')[1].split("</section>")[0]
-    assert "source: synthetic" in config and "channels:" in config  # the config, as the run saved it
+    assert "format: synthetic" in config and "channels:" in config  # the config, as the run saved it
     confusion = text.split('id="confusion"')[1].split("</section>")[0]
     assert re.search(r"is mistaken for \w+ in \d+% of \w+ images \(\d+ of \d+\)", confusion) or \
         "No image was misclassified" in confusion
@@ -185,7 +186,7 @@ def test_the_command_reports_errors_in_one_line_with_status_2(tmp_path, capsys):
     run = fake_run(tmp_path / "run", "running")
     cfg = compose_config([f"run_dir={run}"], config_name="report", output_dir=tmp_path)
     with pytest.raises(SystemExit) as exit_info:
-        report(cfg)
+        command(report)(cfg)
     assert exit_info.value.code == 2
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "not a finished run" in lines[0]

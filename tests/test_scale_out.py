@@ -16,8 +16,12 @@ import pytest
 import torch
 from omegaconf import OmegaConf, open_dict, read_write
 
+from fer_lightning.config.checks import check_trainer
 from fer_lightning.errors import ConfigError
+from fer_lightning.models.classifier import ExpressionClassifier
 from fer_lightning.runs.launch_checks import check_launch
+from fer_lightning.runs.memory_format import MemoryFormat
+from fer_lightning.runs.training import trainer_arguments
 from fer_lightning.sweeps.failures import failed_job_raises
 from tests.conftest import compose_config
 from tests.helpers import ROOT, run_cli, tensorboard_tags
@@ -58,15 +62,36 @@ def read_json(path: Path) -> dict:
 def test_trainer_options(trainer, expected, tmp_path):
     cfg = compose_config([f"trainer={trainer}", f"paths.log_dir={tmp_path}"])
     for key, value in expected.items():
-        actual = cfg.model.channels_last if key == "channels_last" else cfg.trainer[key]
+        actual = (cfg.trainer.memory_format == "channels_last") if key == "channels_last" else cfg.trainer[key]
         assert actual == value, f"trainer={trainer}: {key}={actual!r}"
+    assert "memory_format" not in trainer_arguments(cfg.trainer)  # the project's key, not the Trainer's
+    assert "channels_last" not in cfg.model  # the hardware's choice stays out of the model's config
 
 
-@pytest.mark.parametrize("switch", ["trainer/memory_format=contiguous", "model.channels_last=false"])
+@pytest.mark.parametrize("switch", ["trainer/memory_format=contiguous", "trainer.memory_format=contiguous"])
 @pytest.mark.parametrize("trainer", ["cpu", "gpu"])
 def test_channels_last_can_be_turned_off(trainer, switch, tmp_path):
     cfg = compose_config([f"trainer={trainer}", switch, f"paths.log_dir={tmp_path}"])
-    assert cfg.model.channels_last is False
+    assert cfg.trainer.memory_format == "contiguous"
+
+
+def test_the_memory_format_reaches_the_network_and_changes_no_result():
+    torch.manual_seed(0)
+    model = ExpressionClassifier(net={"architecture": "report_cnn", "channels": [4, 4, 8, 8, 8, 8, 8],
+                                      "hidden": [16, 8]}).eval()
+    faces = torch.rand(3, 1, 48, 48)
+    with torch.no_grad():
+        expected = model(faces)
+    MemoryFormat("channels_last").setup(None, model, "fit")
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(conv.weight.is_contiguous(memory_format=torch.channels_last) and not conv.weight.is_contiguous()
+               for conv in convs[1:])  # the first has one input channel: both layouts at once
+    with torch.no_grad():
+        output_of_features = model.net.features(faces)
+        torch.testing.assert_close(model(faces), expected, rtol=1e-4, atol=1e-5)
+    assert output_of_features.is_contiguous(memory_format=torch.channels_last)
+    with pytest.raises(ConfigError, match="trainer.memory_format='nhwc' is not allowed: contiguous or channels_last"):
+        check_trainer(OmegaConf.create({"max_epochs": 1, "precision": "32-true", "memory_format": "nhwc"}))
 
 
 @pytest.mark.parametrize(

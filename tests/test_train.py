@@ -27,7 +27,7 @@ def test_short_training_leaves_metrics_checkpoints_and_curves(train_config, tmp_
     assert metrics["train_seconds"] > 0
     for name in ("best.ckpt", "last.ckpt"):
         checkpoint = torch.load(run / "checkpoints" / name, weights_only=True)  # no pickled code needed
-        assert checkpoint["hyper_parameters"]["channels"] == list(cfg.model.channels)
+        assert checkpoint["hyper_parameters"]["net"]["channels"] == list(cfg.model.net.channels)
     assert metrics["best_checkpoint"].endswith("best.ckpt")
 
     scalars = tensorboard_tags(run / "tensorboard")["scalars"]
@@ -112,8 +112,8 @@ def test_multirun_sweep_gives_each_job_its_own_directory(tmp_path):
         ("model/width=huge", "Available options in 'model/width': narrow, report, wide"),
         ("data.batch_size=0", "data.batch_size=0 is not allowed"),
         ("model.optimizer.lr=-0.1", "model.optimizer.lr=-0.1 is not allowed: a number > 0"),
-        ("model.channels=[16,0,64,128,256,512,512]", "model.channels[1]=0 is not allowed"),
-        ("model.channels=[]", "model.channels=[] is not allowed: at least one conv layer width"),
+        ("model.net.channels=[16,0,64,128,256,512,512]", "model.net.channels[1]=0 is not allowed"),
+        ("model.net.channels=[]", "model.net.channels=[] is not allowed: at least one conv layer width"),
         ("data=fer2013 data.path=../no/such.csv.gz", "data.path=../no/such.csv.gz: no such file"),
         ("data=fer2013 data.path=/no/such/fer.csv", "data.path=/no/such/fer.csv: no such file"),
         ("augmentation=unknown", "Available options in 'augmentation'"),

@@ -11,6 +11,7 @@ import torch
 from omegaconf import OmegaConf
 
 from fer_lightning.checkpoints.ensemble_file import ensemble_artifact
+from fer_lightning.cli.entry import command
 from fer_lightning.cli.report import report
 from fer_lightning.data.augmentation import build_transform
 from fer_lightning.errors import FerError
@@ -126,16 +127,16 @@ def test_a_run_directory_naming_code_is_refused_by_evaluate_and_report(scene, ki
 
     cfg = compose_config([f"run_dir={run}", "split=val"], config_name="report", output_dir=root.parent / "report-job")
     with pytest.raises(SystemExit):
-        report(cfg)
+        command(report)(cfg)
     assert "config.yaml" in one_error_line(capsys)
     assert snapshot(root) == before
 
 
 def evaluate_command(cfg):
     """The evaluate command as its entry point runs it: errors are one line, exit status 2."""
-    from fer_lightning.cli.entry import run_task
+    from fer_lightning.cli.entry import command
 
-    return run_task(evaluate, cfg)
+    return command(evaluate)(cfg)
 
 
 def test_plain_pipelines_still_build_and_unknown_transforms_are_named():

@@ -16,7 +16,7 @@ import torch
 from fer_lightning.checkpoints import resolve
 from fer_lightning.classes import CLASS_NAMES
 from fer_lightning.errors import CheckpointError, FerError
-from fer_lightning.models.architectures import build_network
+from fer_lightning.models.architectures import build_network, net_config, with_nested_net
 
 if TYPE_CHECKING:  # Lightning costs 2 s to import: inference builds the plain network instead
     from fer_lightning.models.classifier import ExpressionClassifier
@@ -147,9 +147,9 @@ def classifier_from_checkpoint(data: dict[str, Any], source: str = "checkpoint")
         raise CheckpointError(f"{source}: not a model checkpoint of this project")
     hparams, stored = checked_parts(data, source)
     known = set(ExpressionClassifier.__init__.__code__.co_varnames)
-    hparams = {k: v for k, v in hparams.items() if k in known}
-    hparams["compile"] = False  # inference never needs the compile step
     try:
+        hparams = {k: v for k, v in with_nested_net(hparams).items() if k in known}
+        hparams["compile"] = False  # inference never needs the compile step
         model = ExpressionClassifier(**hparams)
     except (TypeError, ValueError, FerError) as error:
         raise CheckpointError(f"{source}: its hyper_parameters describe no network this project builds "
@@ -191,14 +191,15 @@ def fitting_choice(hparams: Any) -> str:
 
     from fer_lightning.config.paths import config_dir
 
-    architecture = hparams.get("architecture", "report_cnn")
+    net = net_config(hparams)
+    architecture = net.get("architecture", "report_cnn")
+    channels = list(net.get("channels") or [])
     if architecture != "report_cnn":
-        return f"train it with model={architecture} and the same channels ({list(hparams.get('channels', []))})"
-    channels = list(hparams.get("channels") or [])
+        return f"train it with model={architecture} and the same channels (model.net.channels={channels})"
     for width in sorted((Path(config_dir()) / "model" / "width").glob("*.yaml")):
         if (yaml.safe_load(width.read_text()) or {}).get("channels") == channels:
             return f"it fits model/width={width.stem}"
-    return f"it fits model.channels={channels}"
+    return f"it fits model.net.channels={channels}"
 
 
 def check_resume_fits(path: str | Path, model: ExpressionClassifier) -> None:

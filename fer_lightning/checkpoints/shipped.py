@@ -19,13 +19,13 @@ import torch
 from fer_lightning.config.paths import PACKAGE_DIR
 from fer_lightning.errors import CheckpointError, ConfigError
 from fer_lightning.files import atomic_write
+from fer_lightning.models.architectures import with_nested_net
 
 PRETRAINED_DIR = PACKAGE_DIR / "pretrained"
 REGISTRY_FILE = "models.json"
 PRETRAINED = "pretrained"
 # Only what rebuilds the network: training settings (optimizer, schedule, mixing) stay with the run.
-NETWORK_KEYS = ("architecture", "channels", "pool_after", "hidden", "dropout_schedule", "dropout",
-                "negative_slope", "blocks", "stem", "class_names")
+NETWORK_KEYS = ("net", "dropout", "class_names")
 
 
 def is_pretrained(ckpt_path: Any) -> bool:
@@ -94,7 +94,7 @@ def pretrained_entry(ckpt_path: Any = PRETRAINED, directory: Path | None = None)
 
 def compact_checkpoint(checkpoint: dict[str, Any]) -> dict[str, Any]:
     """A model checkpoint reduced to what inference needs: the network's settings and fp16 weights."""
-    hparams = checkpoint.get("hyper_parameters") or {}
+    hparams = with_nested_net(checkpoint.get("hyper_parameters") or {})
     return {
         "fer_lightning": {"kind": "model", "format": 1},
         "hyper_parameters": {key: hparams[key] for key in NETWORK_KEYS if key in hparams},

@@ -15,7 +15,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from fer_lightning.cli.entry import parse_options, run_task
+from fer_lightning.cli.entry import command, parse_options
 
 
 def positive_minutes(text: str) -> float:
@@ -89,8 +89,9 @@ def curves(args: argparse.Namespace) -> Path:
     return args.output
 
 
+@command
 def main(argv: list[str] | None = None) -> None:
-    output = run_task(curves, parse_args(argv))
+    output = curves(parse_args(argv))
     print(f"plot: {output}", file=sys.stderr)
 
 

@@ -6,7 +6,7 @@ import os
 
 from omegaconf import DictConfig
 
-from fer_lightning.cli.entry import run_command
+from fer_lightning.cli.entry import command, run_command
 
 
 def demo(cfg: DictConfig) -> None:
@@ -44,6 +44,7 @@ def demo(cfg: DictConfig) -> None:
                 inbrowser=bool(cfg.open_browser), show_error=False, quiet=True)
 
 
+@command
 def main() -> None:
     run_command("demo", demo, __doc__, main_input="ckpt_path")
 

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from fer_lightning.cli.entry import parse_options, run_task
+from fer_lightning.cli.entry import command, parse_options
 from fer_lightning.config.paths import outputs_dir
 from fer_lightning.config.resolvers import register_resolvers
 from fer_lightning.terminal import console
@@ -49,6 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parse_options(parser, argv)
 
 
+@command
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -59,8 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     from fer_lightning.sweeps.ensemble import build_ensemble, render_table
     from fer_lightning.sweeps.leaderboard import latest_sweep
 
-    sweep_dir = args.sweep_dir or run_task(latest_sweep, Path(outputs_dir()) / "multiruns")
-    document = run_task(build_ensemble, sweep_dir, top_k=args.top_k, greedy=args.greedy,
+    sweep_dir = args.sweep_dir or latest_sweep(Path(outputs_dir()) / "multiruns")
+    document = build_ensemble(sweep_dir, top_k=args.top_k, greedy=args.greedy,
                         batch_size=args.batch_size, output=args.output, device=args.device,
                         overwrite=args.overwrite)
     console().print(render_table(document))

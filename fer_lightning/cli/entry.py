@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -74,19 +75,56 @@ def main_input_as_override(args: Sequence[str], key: str | None) -> list[str]:
     return [f"{key}={arg}" if arg in positional else arg for arg in args]
 
 
-def run_task(task: Callable[..., T], *args: object, **kwargs: object) -> T:
-    """Run a command's work so that a user's mistake ends as one line, exit status 2.
-
-    Inside a Hydra job this matters twice: an exception escaping the job would make Hydra print an
-    extra "Error executing job" line, while SystemExit passes through Hydra untouched.
-    """
+def user_error_line(error: BaseException) -> str | None:
+    """The one line a user's mistake is shown as: this project's errors, Hydra's and OmegaConf's (a
+    config that does not compose), a loss that stopped being a number, a file the system refused.
+    None for anything else: a bug, whose traceback is worth reading."""
+    from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    try:
-        return task(*args, **kwargs)
-    except (FerError, OmegaConfBaseException) as error:
-        print_error(one_line(str(error)))
-        raise SystemExit(2) from None
+    if isinstance(error, HydraException) and isinstance(error.__cause__, FerError):
+        error = error.__cause__  # raised while Hydra built a configured object: ours says it better
+    if isinstance(error, (FerError, HydraException, OmegaConfBaseException, FloatingPointError)):
+        return one_line(str(error))
+    if isinstance(error, OSError):  # typically an output folder, which Hydra makes before our code runs
+        where = f"{error.filename}: " if error.filename else ""
+        return f"{where}{error.strerror or error}"
+    return None
+
+
+# True while a boundary runs: HYDRA_FULL_ERROR=1 is then the boundary's, not the user's.
+_guarding = False
+
+
+def command(main: Callable[..., T]) -> Callable[..., T]:
+    """The error boundary of every command (``fer <command>`` and ``python -m fer_lightning.<command>``
+    both enter through it): a user's mistake ends as one line on stderr and exit status 2.
+
+    HYDRA_FULL_ERROR=1, set by the user, keeps the full report instead.
+    """
+
+    @functools.wraps(main)
+    def guarded(*args: object, **kwargs: object) -> T:
+        global _guarding
+        if os.environ.get("HYDRA_FULL_ERROR") == "1" and not _guarding:
+            return main(*args, **kwargs)
+        outermost = not _guarding
+        os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises its errors to us instead of printing them
+        _guarding = True
+        try:
+            return main(*args, **kwargs)
+        except Exception as error:
+            line = user_error_line(error)
+            if line is None:
+                raise
+            print_error(line)
+            raise SystemExit(2) from None
+        finally:
+            if outermost:
+                os.environ.pop("HYDRA_FULL_ERROR", None)
+                _guarding = False
+
+    return guarded
 
 
 def one_line(message: str) -> str:
@@ -101,31 +139,6 @@ def one_line(message: str) -> str:
     return joined
 
 
-def run_entry(hydra_main: Callable[[], object]) -> None:
-    """Call ``hydra_main`` (a ``@hydra.main`` function, or anything that composes a config); configuration
-    errors exit with status 2 and one line on stderr.
-
-    HYDRA_FULL_ERROR=1, set by the user, keeps Hydra's own full report.
-    """
-    if os.environ.get("HYDRA_FULL_ERROR") == "1":
-        hydra_main()
-        return
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    os.environ["HYDRA_FULL_ERROR"] = "1"  # let the exception reach us instead of Hydra's printer
-    try:
-        hydra_main()
-    except (HydraException, OmegaConfBaseException, FerError) as error:
-        print_error(one_line(str(error)))
-        sys.exit(2)
-    except OSError as error:
-        # Typically the output directory: Hydra creates it before any of our code runs.
-        where = f"{error.filename}: " if error.filename else ""
-        print_error(f"{where}{error.strerror or error}")
-        sys.exit(2)
-
-
 def run_command(config_name: str, task: Callable[[DictConfig], T], usage: str, argv: Sequence[str] | None = None,
                 main_input: str | None = None) -> T:
     """A command that writes no run directory (evaluate, predict, export, report): ``conf/<config_name>``
@@ -135,7 +148,7 @@ def run_command(config_name: str, task: Callable[[DictConfig], T], usage: str, a
     predict's answer time, and these commands have no sweep, log file or working directory to set up.
     ``--help`` prints ``usage`` and the settings; ``--cfg job`` prints the composed settings.
     ``main_input``: the key that an argument given on its own sets (``fer predict photo.jpg``).
-    Errors a user can fix end as one line and exit status 2.
+    Called from a command's ``main``, inside its error boundary (``command``).
     """
     import logging
 
@@ -147,45 +160,33 @@ def run_command(config_name: str, task: Callable[[DictConfig], T], usage: str, a
         show, args = "cfg", args[2:] if args[0] == "--cfg" else args[1:]
     options = [arg for arg in args if arg.startswith("-")]
     if options:
-        print_error(f"{options[0]}: not an option of this command (it takes key=value settings, --help, --cfg job)")
-        sys.exit(2)
-    try:
-        args = quote_path_overrides(main_input_as_override(args, main_input))
-    except FerError as error:
-        print_error(str(error))
-        sys.exit(2)
+        raise FerError(f"{options[0]}: not an option of this command (it takes key=value settings, --help, --cfg job)")
+    args = quote_path_overrides(main_input_as_override(args, main_input))
     # Every setting these commands read is in their config: adding or deleting a key (Hydra's + and ~)
     # would be ignored at best (+share=true), so it is refused.
     added = [arg for arg in args if arg.startswith(("+", "~"))]
     if added:
         key = added[0].lstrip("+~").partition("=")[0]
-        print_error(f"{added[0]}: this command has no setting {key!r} to add or remove; it takes key=value "
-                    "for the settings --help lists")
-        sys.exit(2)
+        raise FerError(f"{added[0]}: this command has no setting {key!r} to add or remove; it takes key=value "
+                       "for the settings --help lists")
+    from omegaconf import OmegaConf, open_dict
 
-    def compose_and_run() -> T | None:
-        from omegaconf import OmegaConf, open_dict
+    from fer_lightning.config.compose import bind_run, compose_config
 
-        from fer_lightning.config.compose import bind_run, compose_config
+    # As @hydra.main with hydra.run.dir=".": ${hydra:...} resolves, the working directory is the output.
+    cfg = bind_run(compose_config(args, config_name, with_hydra=True), Path.cwd(), job_id=config_name)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    if show == "help":
+        from fer_lightning.config.describe import settings_help
+        from fer_lightning.config.paths import config_dir
 
-        # As @hydra.main with hydra.run.dir=".": ${hydra:...} resolves, the working directory is the output.
-        cfg = bind_run(compose_config(args, config_name, with_hydra=True), Path.cwd(), job_id=config_name)
-        with open_dict(cfg):
-            del cfg["hydra"]
-        if show == "help":
-            from fer_lightning.config.describe import settings_help
-            from fer_lightning.config.paths import config_dir
-
-            described = settings_help(Path(config_dir()) / f"{config_name}.yaml", cfg)
-            print(f"{usage.strip()}\n\nSettings (key=value to change; the default shown):\n{described}")
-            return None
-        if show == "cfg":
-            print(OmegaConf.to_yaml(cfg), end="")
-            return None
-        # What the library logs is what the user reads: plain lines on stderr, warnings and up always.
-        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr, force=True)
-        return run_task(task, cfg)
-
-    result: list[T | None] = []
-    run_entry(lambda: result.append(compose_and_run()))
-    return result[0] if result else None  # type: ignore[return-value]
+        described = settings_help(Path(config_dir()) / f"{config_name}.yaml", cfg)
+        print(f"{usage.strip()}\n\nSettings (key=value to change; the default shown):\n{described}")
+        return None
+    if show == "cfg":
+        print(OmegaConf.to_yaml(cfg), end="")
+        return None
+    # What the library logs is what the user reads: plain lines on stderr, warnings and up always.
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr, force=True)
+    return task(cfg)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from fer_lightning.cli.entry import run_command
+from fer_lightning.cli.entry import command, run_command
 
 
 def evaluate(cfg: DictConfig) -> float:
@@ -14,6 +14,7 @@ def evaluate(cfg: DictConfig) -> float:
     return evaluate(cfg)["accuracy"]
 
 
+@command
 def main() -> None:
     run_command("evaluate", evaluate, __doc__, main_input="ckpt_path")
 

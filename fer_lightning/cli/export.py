@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from fer_lightning.cli.entry import run_command
+from fer_lightning.cli.entry import command, run_command
 
 
 def export(cfg: DictConfig) -> None:
@@ -14,6 +14,7 @@ def export(cfg: DictConfig) -> None:
     export(cfg)
 
 
+@command
 def main() -> None:
     run_command("export", export, __doc__, main_input="ckpt_path")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fer_lightning.cli.entry import parse_options, run_task
+from fer_lightning.cli.entry import command, parse_options
 from fer_lightning.config.paths import outputs_dir
 
 
@@ -23,12 +23,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parse_options(parser, argv)
 
 
+@command
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from fer_lightning.sweeps.leaderboard import latest_sweep, leaderboard
 
-    sweep_dir = args.sweep_dir or run_task(latest_sweep, Path(outputs_dir()) / "multiruns")
-    run_task(leaderboard, sweep_dir, json_path=args.json, overwrite=args.overwrite)
+    sweep_dir = args.sweep_dir or latest_sweep(Path(outputs_dir()) / "multiruns")
+    leaderboard(sweep_dir, json_path=args.json, overwrite=args.overwrite)
 
 
 if __name__ == "__main__":

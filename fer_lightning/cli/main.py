@@ -10,7 +10,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from fer_lightning.cli.console import print_error
+from fer_lightning.cli.entry import command
+from fer_lightning.errors import FerError
 
 # name -> (the module whose main() runs it, what it does). The order is the order of `fer --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -37,6 +38,7 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+@command
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help", "help"):
@@ -44,8 +46,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     name, rest = args[0], args[1:]
     if name not in COMMANDS:
-        print_error(f"{name}: not a command of fer (commands: {', '.join(COMMANDS)}; fer --help)")
-        sys.exit(2)
+        raise FerError(f"{name}: not a command of fer (commands: {', '.join(COMMANDS)}; fer --help)")
     module = importlib.import_module(COMMANDS[name][0])
     # Each command reads its own command line, as `python -m fer_lightning.<command>` gives it.
     sys.argv = [f"fer {name}", *rest]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from fer_lightning.cli.entry import run_command
+from fer_lightning.cli.entry import command, run_command
 
 
 def packed_name(source: Path) -> Path:
@@ -40,6 +40,7 @@ def pack(cfg: DictConfig) -> Path:
     return output
 
 
+@command
 def main() -> None:
     run_command("pack", pack, __doc__, main_input="data.path")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from fer_lightning.cli.entry import run_command
+from fer_lightning.cli.entry import command, run_command
 
 
 def predict(cfg: DictConfig) -> None:
@@ -30,6 +30,7 @@ def write_timeline(table: Path) -> Path:
     return target
 
 
+@command
 def main() -> None:
     run_command("predict", predict, __doc__, main_input="input")
 

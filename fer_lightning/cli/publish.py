@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fer_lightning.cli.entry import parse_options, run_task
+from fer_lightning.cli.entry import command, parse_options
 from fer_lightning.config.resolvers import register_resolvers
 from fer_lightning.errors import FerError
 
@@ -108,12 +108,13 @@ def publish_run(args: argparse.Namespace) -> dict[str, Any]:
     return {"path": str(path), **{k: v for k, v in details.items() if k != "history"}}
 
 
+@command
 def main(argv: list[str] | None = None) -> None:
     import json
 
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    summary = run_task(publish_run, args)
+    summary = publish_run(args)
     print(json.dumps(summary, indent=2))
 
 

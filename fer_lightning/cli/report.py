@@ -7,20 +7,21 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from fer_lightning.cli.entry import quote_path_overrides, run_command, run_task
+from fer_lightning.cli.entry import command, quote_path_overrides, run_command
 
 __all__ = ["main", "quote_path_overrides", "report"]
 
 
 def report(cfg: DictConfig) -> Path:
-    """The command: write the report; errors a user can fix are one line and exit status 2."""
+    """The command: write the report and say where it is."""
     from fer_lightning.reporting.run_report import build_report  # heavy imports after the command line is read
 
-    page = run_task(build_report, cfg)
+    page = build_report(cfg)
     print(f"report: {page}")
     return page
 
 
+@command
 def main() -> None:
     run_command("report", report, __doc__, main_input="ckpt_path")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from fer_lightning.cli.entry import run_entry
+from fer_lightning.cli.entry import command
 from fer_lightning.config.compose import compose_config
 
 
@@ -18,8 +18,9 @@ def summary(overrides: list[str]) -> str:
     return model_config_table(compose_config(overrides).model)
 
 
+@command
 def main() -> None:
-    run_entry(lambda: print(summary(sys.argv[1:])))
+    print(summary(sys.argv[1:]))
 
 
 if __name__ == "__main__":

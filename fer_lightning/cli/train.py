@@ -13,7 +13,7 @@ import hydra
 from omegaconf import DictConfig
 
 from fer_lightning.cli.console import print_error
-from fer_lightning.cli.entry import one_line, quote_path_overrides, run_entry
+from fer_lightning.cli.entry import command, quote_path_overrides, user_error_line
 from fer_lightning.config.checks import check_run_name
 from fer_lightning.config.paths import config_dir
 from fer_lightning.config.resolvers import register_resolvers
@@ -29,36 +29,32 @@ def hydra_main(cfg: DictConfig) -> float | None:
 
 
 def train_command(cfg: DictConfig) -> float | None:
-    """Train one run (a job of a sweep, or alone); a user's mistake is one line and exit status 2,
-    and a failed job of a sweep lets the sweep go on."""
+    """Train one run (a job of a sweep, or alone). A user's mistake is one line (``user_error_line``);
+    alone it ends the command with exit status 2, in a sweep the other jobs go on.
+
+    It is handled here, inside the Hydra job, because an exception escaping the job makes Hydra
+    print its own "Error executing job" report first; SystemExit passes through untouched.
+    """
     from hydra.core.hydra_config import HydraConfig
-    from hydra.errors import HydraException
     from hydra.types import RunMode
-    from omegaconf.errors import OmegaConfBaseException
 
     from fer_lightning.runs.training import train  # heavy imports after Hydra parsed the command line
     from fer_lightning.sweeps.failures import failed_job_raises
 
     hydra_cfg = HydraConfig.get()
-    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    if hydra_cfg.mode != RunMode.MULTIRUN:
+        return command(train)(cfg)
     try:
         return train(cfg)
-    # A setting that only fails when used (a Trainer argument that does not exist, say) is a user's
-    # mistake too: one line, before Hydra's "Error executing job" report can print.
-    except (FerError, FloatingPointError, HydraException, OmegaConfBaseException) as error:
-        print_error(one_line(str(error)))
-        if not multirun:
-            raise SystemExit(2) from None
+    except Exception as error:
+        line = user_error_line(error)
+        if line is None:
+            log.exception("run failed; the sweep continues")
+        else:
+            print_error(line)
         if failed_job_raises(hydra_cfg):
             raise  # the optuna sweeper records the trial as failed and goes on
         return math.nan  # the sweep goes on; the leaderboard lists this run as failed
-    except Exception:
-        if not multirun:
-            raise
-        log.exception("run failed; the sweep continues")
-        if failed_job_raises(hydra_cfg):
-            raise
-        return math.nan
 
 
 def train_help() -> str:
@@ -91,6 +87,7 @@ def train_help() -> str:
     ])
 
 
+@command
 def main() -> None:
     if sys.argv[1:2] in (["--help"], ["-h"]):
         print(train_help())
@@ -108,15 +105,10 @@ def main() -> None:
         if sep and key.startswith("+") and "." not in added and not (Path(config_dir()) / added).is_dir():
             # Nothing reads a new top-level key (+bogus=1); new keys inside a node (+trainer.max_steps=10)
             # reach the code that node configures, which refuses what it does not know.
-            print_error(f"{arg}: train has no setting {added!r} (fer train --help lists them)")
-            sys.exit(2)
+            raise FerError(f"{arg}: train has no setting {added!r} (fer train --help lists them)")
         if sep and key.lstrip("+~") == "name":
-            try:
-                check_run_name(value.strip("'\""))
-            except FerError as error:
-                print_error(str(error))
-                sys.exit(2)
-    run_entry(hydra_main)
+            check_run_name(value.strip("'\""))
+    hydra_main()
     from fer_lightning.sweeps.summary import failed_jobs
 
     if failed_jobs:  # a -m sweep ran and some of its jobs failed (the summary line said which)

@@ -18,15 +18,16 @@ from fer_lightning.config.choices import (
     ARCHITECTURES,
     ATTRIBUTION_METHODS,
     DATA_FORMATS,
-    DATA_SOURCES,
     DETECT_FACES,
     EVAL_SPLITS,
     EXPORT_FORMATS,
     EXPORT_SUFFIXES,
     FACE_DETECTORS,
+    FILE_FORMATS,
     MAX_BATCH,
     MAX_STAGES,
     MAX_WIDTH,
+    MEMORY_FORMATS,
     MIXING_MODES,
     ON_BAD_ROWS,
     ONNX_OPSETS,
@@ -36,6 +37,7 @@ from fer_lightning.config.choices import (
     SAMPLERS,
     SCHEDULER_INTERVALS,
     SEED_RANGE,
+    SYNTHETIC,
     TTA_CHOICES,
     allowed,
 )
@@ -106,26 +108,27 @@ def check_positive_int(key: str, value: Any, minimum: int = 1, maximum: int | No
 
 
 def check_model(model: DictConfig) -> None:
-    architecture = _get(model, "architecture", "report_cnn")
+    net = _get(model, "net") or OmegaConf.create({})
+    architecture = _get(net, "architecture", "report_cnn")
     if architecture not in ARCHITECTURES:
-        _fail("model.architecture", architecture, allowed(ARCHITECTURES))
-    channels = list(model.channels)
-    if not channels:
-        _fail("model.channels", channels, "at least one conv layer width, e.g. [16,32,64,128,256,512,512]")
+        _fail("model.net.architecture", architecture, allowed(ARCHITECTURES))
+    channels = list(_get(net, "channels") or [])
+    if "channels" in net and not channels:
+        _fail("model.net.channels", channels, "at least one conv layer width, e.g. [16,32,64,128,256,512,512]")
     for i, width in enumerate(channels):
-        check_positive_int(f"model.channels[{i}]", width, maximum=MAX_WIDTH)
+        check_positive_int(f"model.net.channels[{i}]", width, maximum=MAX_WIDTH)
     if architecture == "report_cnn":
-        check_report_cnn(model, channels)
+        check_report_cnn(net, channels)
     elif len(channels) > MAX_STAGES[architecture]:
-        _fail("model.channels", channels, f"at most {MAX_STAGES[architecture]} stages for {IMAGE_SIZE}px input")
-    if architecture == "resnet":
-        blocks = list(model.blocks)
+        _fail("model.net.channels", channels, f"at most {MAX_STAGES[architecture]} stages for {IMAGE_SIZE}px input")
+    if architecture == "resnet" and "blocks" in net:
+        blocks = list(net.blocks)
         if len(blocks) != len(channels):
-            _fail("model.blocks", blocks, f"{len(channels)} block counts (one per stage of model.channels)")
+            _fail("model.net.blocks", blocks, f"{len(channels)} block counts (one per stage of model.net.channels)")
         for i, count in enumerate(blocks):
-            check_positive_int(f"model.blocks[{i}]", count)
-    if architecture == "separable":
-        check_positive_int("model.stem", model.stem)
+            check_positive_int(f"model.net.blocks[{i}]", count)
+    if architecture == "separable" and "stem" in net:
+        check_positive_int("model.net.stem", net.stem)
     if model.dropout is not None:
         check_rate("model.dropout", model.dropout)
     check_rate("model.label_smoothing", model.label_smoothing)
@@ -182,32 +185,30 @@ def distill_settings(settings: Mapping[str, Any] | None, teacher_must_exist: boo
     return {"teacher": teacher, "temperature": float(temperature), "weight": float(weight)}
 
 
-def check_report_cnn(model: DictConfig, channels: list) -> None:
-    hidden = list(model.hidden)
+def check_report_cnn(net: DictConfig, channels: list) -> None:
+    hidden = list(_get(net, "hidden") or [])
     for i, width in enumerate(hidden):
-        check_positive_int(f"model.hidden[{i}]", width, maximum=MAX_WIDTH)
-    pools = list(model.pool_after)
+        check_positive_int(f"model.net.hidden[{i}]", width, maximum=MAX_WIDTH)
+    pools = list(_get(net, "pool_after") or [])
     for i, layer in enumerate(pools):
         if not isinstance(layer, int) or not 1 <= layer <= len(channels):
-            _fail(f"model.pool_after[{i}]", layer, f"a conv layer number in 1..{len(channels)}")
+            _fail(f"model.net.pool_after[{i}]", layer, f"a conv layer number in 1..{len(channels)}")
     if IMAGE_SIZE >> len(set(pools)) < 1:
-        _fail("model.pool_after", pools, f"at most {IMAGE_SIZE.bit_length() - 1} max-pools for {IMAGE_SIZE}px input")
-    schedule = list(model.dropout_schedule)
-    if len(schedule) != len(channels) + len(hidden):
-        _fail("model.dropout_schedule", schedule,
+        _fail("model.net.pool_after", pools, f"at most {IMAGE_SIZE.bit_length() - 1} max-pools for {IMAGE_SIZE}px input")
+    schedule = list(_get(net, "dropout_schedule") or [])
+    if schedule and len(schedule) != len(channels) + len(hidden):
+        _fail("model.net.dropout_schedule", schedule,
               f"{len(channels) + len(hidden)} rates (one per conv block, then one per hidden layer)")
     for i, rate in enumerate(schedule):
-        check_rate(f"model.dropout_schedule[{i}]", rate)
+        check_rate(f"model.net.dropout_schedule[{i}]", rate)
 
 
 def check_data_source(data: DictConfig) -> None:
-    """Where the data comes from: a known source and format, and files that exist."""
-    if data.source not in DATA_SOURCES:
-        _fail("data.source", data.source, allowed(DATA_SOURCES))
+    """Where the data comes from: a known format, and files that exist."""
     if data.format not in DATA_FORMATS:
         _fail("data.format", data.format, allowed(DATA_FORMATS))
     path, test_path = _get(data, "path"), _get(data, "test_path")
-    if data.source != "synthetic":
+    if data.format != SYNTHETIC:
         if not path:
             _fail("data.path", path, "a file or folder (data=fer2013|homework|folder data.path=...)")
         check_exists("data.path", path)
@@ -229,7 +230,7 @@ def check_data(data: DictConfig) -> None:
         _fail("data.on_bad_rows", data.on_bad_rows, allowed(ON_BAD_ROWS))
     if data.sampler not in SAMPLERS:
         _fail("data.sampler", data.sampler, allowed(SAMPLERS))
-    if data.source == "synthetic":
+    if data.format == SYNTHETIC:
         for split in ("train", "val"):
             check_positive_int(f"data.synthetic.{split}", data.synthetic[split])
         check_positive_int("data.synthetic.test", data.synthetic.test, minimum=0)
@@ -239,6 +240,8 @@ def check_trainer(trainer: DictConfig) -> None:
     check_positive_int("trainer.max_epochs", trainer.max_epochs)
     if str(trainer.precision) not in PRECISIONS:
         _fail("trainer.precision", trainer.precision, allowed(PRECISIONS))
+    if _get(trainer, "memory_format", "contiguous") not in MEMORY_FORMATS:
+        _fail("trainer.memory_format", trainer.memory_format, allowed(MEMORY_FORMATS))
 
 
 def check_all_set(cfg: DictConfig, skip: tuple[str, ...] = ()) -> None:
@@ -368,8 +371,8 @@ def check_pack_config(cfg: DictConfig) -> None:
     check_all_set(cfg)
     check_file_name("data.path", cfg.data.path)
     check_exists("data.path", cfg.data.path)
-    if cfg.data.format not in DATA_FORMATS:
-        _fail("data.format", cfg.data.format, allowed(DATA_FORMATS))
+    if cfg.data.format not in FILE_FORMATS:
+        _fail("data.format", cfg.data.format, allowed(FILE_FORMATS))
     if cfg.data.on_bad_rows not in ON_BAD_ROWS:
         _fail("data.on_bad_rows", cfg.data.on_bad_rows, allowed(ON_BAD_ROWS))
     if _get(cfg, "encoding") not in PACK_ENCODINGS:

@@ -1,8 +1,11 @@
 """Every setting with a fixed set of values, declared once: the code that acts on a setting and
 the checks that refuse a wrong value before any work starts both read them from here."""
 
-DATA_SOURCES = ("synthetic", "file")
-DATA_FORMATS = ("auto", "kaggle_csv", "homework_csv", "image_folder", "packed")
+# How a file of faces is read (auto: told by the file itself); data.format may also be synthetic, the
+# faces the package draws (no file).
+FILE_FORMATS = ("auto", "kaggle_csv", "homework_csv", "image_folder", "packed")
+SYNTHETIC = "synthetic"
+DATA_FORMATS = (SYNTHETIC, *FILE_FORMATS)
 ON_BAD_ROWS = ("raise", "skip")
 # How python -m fer_lightning.pack stores the faces (data/readers/packed.py).
 PACK_ENCODINGS = ("rowdiff", "webp")
@@ -14,6 +17,8 @@ ARCHITECTURES = ("report_cnn", "resnet", "separable")
 # stage on (48 -> 24 -> 12 -> 6 -> 3 -> 2 -> 1), separable from the first.
 MAX_STAGES = {"resnet": 7, "separable": 6}
 SCHEDULER_INTERVALS = ("step", "epoch")
+# trainer.memory_format: NCHW (PyTorch's default) or NHWC (runs/memory_format.py).
+MEMORY_FORMATS = ("contiguous", "channels_last")
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "bf16-true", "16-true", "64-true")
 # Sizes beyond any real use, refused before they allocate: a conv or hidden layer's width (the wide
 # network's largest is 768), and images in a batch.

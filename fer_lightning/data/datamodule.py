@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from fer_lightning.classes import NUM_CLASSES
-from fer_lightning.config.choices import DATA_SOURCES, SAMPLERS, allowed
+from fer_lightning.config.choices import DATA_FORMATS, FILE_FORMATS, SAMPLERS, SYNTHETIC, allowed
 from fer_lightning.data.augmentation import build_transform
 from fer_lightning.data.datasets import ImageArrayDataset
 from fer_lightning.data.epoch_sampler import EpochSeededSampler
@@ -44,9 +44,8 @@ class Split:
 class FERDataModule(pl.LightningDataModule):
     def __init__(
         self,
-        source: str = "synthetic",
+        format: str = SYNTHETIC,
         path: str | None = None,
-        format: str = "auto",
         test_path: str | None = None,
         synthetic: Mapping[str, int] | None = None,
         val_fraction: float = 0.1,
@@ -64,9 +63,8 @@ class FERDataModule(pl.LightningDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        self.source = source
-        self.path = path
         self.format = format
+        self.path = path
         self.test_path = test_path
         self.synthetic = dict(synthetic or {})
         self.val_fraction = val_fraction
@@ -147,7 +145,7 @@ class FERDataModule(pl.LightningDataModule):
         from fer_lightning.data.readers import read_all_rows, read_dataset
 
         if not self.path:
-            raise ConfigError("data.path: a file or folder is needed when data.source=file")
+            raise ConfigError(f"data.path: a file or folder is needed when data.format={self.format}")
         sets = read_dataset(self.path, fmt=self.format, on_bad_rows=self.on_bad_rows, cache_dir=self.cache_dir)
         splits = {name: Split(s.images, s.labels) for name, s in sets.items()}
         if self.test_path:
@@ -157,12 +155,12 @@ class FERDataModule(pl.LightningDataModule):
         return splits
 
     def _read(self) -> dict[str, Split]:
-        if self.source == "synthetic":
+        if self.format == SYNTHETIC:
             splits = self._read_synthetic()
-        elif self.source == "file":
+        elif self.format in FILE_FORMATS:
             splits = self._read_files()
         else:
-            raise ConfigError(f"data.source={self.source!r} is not allowed: {allowed(DATA_SOURCES)}")
+            raise ConfigError(f"data.format={self.format!r} is not allowed: {allowed(DATA_FORMATS)}")
         if "train" not in splits and "test" not in splits:
             raise ConfigError(f"data.path={self.path}: no train or test split found")
         train = splits.get("train")
@@ -171,7 +169,7 @@ class FERDataModule(pl.LightningDataModule):
             splits["train"] = Split(train.images[train_idx], train.labels[train_idx])
             splits["val"] = Split(train.images[val_idx], train.labels[val_idx])
             # A warning, not news: a Kaggle CSV without its Usage column must not pass for FER2013's own splits.
-            where = "the synthetic faces" if self.source == "synthetic" else self.path
+            where = "the synthetic faces" if self.format == SYNTHETIC else self.path
             log.warning("%s holds no validation rows (in a Kaggle CSV: no PublicTest rows, or no Usage column): "
                         "cut a stratified validation split of %d from its %d training rows "
                         "(data.val_fraction=%s, data.split_seed=%d)",
@@ -187,7 +185,7 @@ class FERDataModule(pl.LightningDataModule):
             for name in ("train", "val"):
                 split = self.splits.get(name)
                 if split is None or split.labels is None:
-                    where = "the synthetic faces" if self.source == "synthetic" else self.path
+                    where = "the synthetic faces" if self.format == SYNTHETIC else self.path
                     what = "no" if split is None else "an unlabelled"
                     raise DataFormatError(f"{where}: {what} {name} split; training needs labelled train and "
                                           "validation faces")
@@ -291,6 +289,6 @@ class FERDataModule(pl.LightningDataModule):
         return self._eval_loader("test")
 
     def describe(self) -> str:
-        where = "synthetic faces" if self.source == "synthetic" else str(Path(self.path or "?"))
+        where = "synthetic faces" if self.format == SYNTHETIC else str(Path(self.path or "?"))
         sizes = ", ".join(f"{k}={len(v.images)}" for k, v in self.splits.items())
         return f"{where} ({sizes})"

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fer_lightning.config.choices import SYNTHETIC
 from fer_lightning.data.plain import plain_value
 from fer_lightning.errors import ConfigError
 
@@ -24,6 +25,22 @@ DATA_MODULE_TARGET = "fer_lightning.data.datamodule.FERDataModule"
 # Hydra's instruction keys that a saved config carries and that mean nothing here.
 IGNORED_KEYS = ("_target_", "_recursive_")
 AUGMENTATION_STAGES = ("train", "eval")
+def current_shape(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Stored data settings as today's configs write them. Older runs and ensemble files said where the
+    faces came from twice, ``source`` (synthetic or file) beside ``format``; ``format`` says it alone now.
+    The synthetic faces' sizes mean nothing for a file, so they are left out there."""
+    settings = dict(settings)
+    if settings.pop("source", None) == SYNTHETIC:
+        settings["format"] = SYNTHETIC
+    if settings.get("format", SYNTHETIC) != SYNTHETIC:
+        settings.pop("synthetic", None)
+    return settings
+
+
+def is_synthetic(settings: Mapping[str, Any]) -> bool:
+    return current_shape(settings).get("format", SYNTHETIC) == SYNTHETIC
+
+
 def data_settings(settings: Any, where: str) -> dict[str, Any]:
     """Checked data settings: the data module's own arguments with plain values, pipelines allowed."""
     from fer_lightning.data.augmentation import build_transform
@@ -31,6 +48,7 @@ def data_settings(settings: Any, where: str) -> dict[str, Any]:
 
     if not isinstance(settings, Mapping):
         raise ConfigError(f"{where}: the data settings are not a mapping")
+    settings = current_shape(settings)
     target = settings.get("_target_", DATA_MODULE_TARGET)
     if target != DATA_MODULE_TARGET:
         raise ConfigError(f"{where}: data._target_={target!r} refused: stored data settings can only "

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from fer_lightning.config.choices import EVAL_SPLITS
-from fer_lightning.data.settings import datamodule_from_settings
+from fer_lightning.data.settings import current_shape, datamodule_from_settings, is_synthetic
 from fer_lightning.errors import ConfigError, FerError
 from fer_lightning.inference.tta import check_tta, tta_views
 
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 # The data settings that decide which images land in which split; members of one ensemble must
 # agree on these (batch sizes, workers, caching and training augmentation may differ).
-DATA_IDENTITY_KEYS = ("source", "path", "format", "test_path", "synthetic", "val_fraction", "split_seed")
+DATA_IDENTITY_KEYS = ("format", "path", "test_path", "synthetic", "val_fraction", "split_seed")
 
 
 # ------------------------------------------------------------------------------------- data
@@ -37,6 +37,7 @@ class LabelledImages:
 
 
 def data_identity(data: dict[str, Any]) -> dict[str, Any]:
+    data = current_shape(data)
     return {key: data.get(key) for key in DATA_IDENTITY_KEYS}
 
 
@@ -63,7 +64,7 @@ def load_split(data: dict[str, Any], split: str) -> LabelledImages:
     missing = FerError(f"the data ({data_summary(data)}) has no {split} split: name a labelled file with "
                        f"data.test_path=FILE, or other data with data=<name> data.path=...")
     # Synthetic faces say their split sizes in their settings: no need to draw them all to find out.
-    if data.get("source") == "synthetic" and (data.get("synthetic") or {}).get(split) == 0:
+    if is_synthetic(data) and (data.get("synthetic") or {}).get(split) == 0:
         raise missing
     found = load_splits(data, (split,))
     if split not in found:
@@ -72,7 +73,7 @@ def load_split(data: dict[str, Any], split: str) -> LabelledImages:
 
 
 def data_summary(data: dict[str, Any]) -> str:
-    if data.get("source") == "synthetic":
+    if is_synthetic(data):
         return "synthetic faces " + ", ".join(f"{k}={v}" for k, v in (data.get("synthetic") or {}).items())
     return f"{data.get('path')}" + (f" + test {data['test_path']}" if data.get("test_path") else "")
 

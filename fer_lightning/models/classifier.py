@@ -22,14 +22,8 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from fer_lightning.classes import CLASS_NAMES
 from fer_lightning.config.checks import distill_settings
-from fer_lightning.models.architectures import DEFAULT_ARCHITECTURE, build_network
+from fer_lightning.models.architectures import DEFAULT_ARCHITECTURE, build_network, net_config
 from fer_lightning.models.batch_mixing import mix_batch
-from fer_lightning.models.cnn import (
-    REPORT_CHANNELS,
-    REPORT_DROPOUT_SCHEDULE,
-    REPORT_HIDDEN,
-    REPORT_POOL_AFTER,
-)
 from fer_lightning.models.distillation import distillation_loss, teacher_probabilities
 from fer_lightning.seeds import epoch_seed
 
@@ -51,17 +45,10 @@ def balanced_class_weights(class_counts: Sequence[int]) -> torch.Tensor:
 class ExpressionClassifier(pl.LightningModule):
     def __init__(
         self,
-        architecture: str = DEFAULT_ARCHITECTURE,
-        channels: Sequence[int] = REPORT_CHANNELS,
-        pool_after: Sequence[int] = REPORT_POOL_AFTER,
-        hidden: Sequence[int] = REPORT_HIDDEN,
-        dropout_schedule: Sequence[float] = REPORT_DROPOUT_SCHEDULE,
+        # {architecture, <that network's own arguments>} (models/architectures.py); {} is the report's CNN.
+        net: dict | None = None,
+        # The peak dropout rate, which every network takes (null: the network's own default).
         dropout: float | None = None,
-        negative_slope: float = 0.01,
-        # Only the residual and separable networks read these (models/architectures.py picks each
-        # network's own arguments).
-        blocks: Sequence[int] = (1, 1, 1, 1),
-        stem: int = 16,
         optimizer: dict | None = None,
         scheduler: dict | None = None,
         scheduler_interval: str = "epoch",
@@ -72,7 +59,6 @@ class ExpressionClassifier(pl.LightningModule):
         mixing_alpha: float = 0.2,
         mixing_prob: float = 1.0,
         distill: dict | None = None,
-        channels_last: bool = False,
         compile: bool = False,
         class_names: Sequence[str] = CLASS_NAMES,
         seed: int = 0,
@@ -80,11 +66,10 @@ class ExpressionClassifier(pl.LightningModule):
         super().__init__()
         args = {k: plain(v) for k, v in locals().items() if k not in ("self", "__class__")}
         args["distill"] = distill_settings(args["distill"])
+        args["net"] = net_config(args) or {"architecture": DEFAULT_ARCHITECTURE}
         self.save_hyperparameters(args)
         self._teacher: torch.nn.Module | None = None  # attach_teacher(); never saved with the student
         self.net = build_network(args, num_classes=len(class_names))
-        if channels_last:
-            self.net = self.net.to(memory_format=torch.channels_last)
         # Filled in setup() when class_weights="balanced"; not persistent, so inference needs no data.
         self.register_buffer("class_weight", None, persistent=False)
 
@@ -115,8 +100,6 @@ class ExpressionClassifier(pl.LightningModule):
 
     # ---------------------------------------------------------------- forward
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.hparams.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
         return self.net(x)
 
     def attach_teacher(self, teacher: torch.nn.Module) -> None:

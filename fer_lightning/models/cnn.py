@@ -16,8 +16,6 @@ from fer_lightning.classes import IMAGE_SIZE, NUM_CLASSES
 REPORT_CHANNELS = (16, 32, 64, 128, 256, 512, 512)
 REPORT_POOL_AFTER = (2, 4, 5, 6, 7)  # 1-based conv layer indices followed by max-pool 2
 REPORT_HIDDEN = (256, 128)
-# The constructor arguments that describe a network (the rest of a model config trains it).
-NET_KEYS = ("channels", "pool_after", "hidden", "dropout_schedule", "dropout", "negative_slope")
 # Dropout after each of the 7 conv blocks, then after each hidden linear layer.
 REPORT_DROPOUT_SCHEDULE = (0.0, 0.1, 0.2, 0.3, 0.3, 0.5, 0.5, 0.7, 0.7)
 
@@ -49,8 +47,6 @@ class ReportCNN(nn.Module):
 
     Input: ``(N, 1, 48, 48)`` floats in [0, 1]. Output: ``(N, num_classes)`` logits.
     """
-
-    ARGUMENTS = NET_KEYS
 
     def __init__(
         self,

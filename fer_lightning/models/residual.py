@@ -41,8 +41,6 @@ class ResidualCNN(FeaturesThenHead):
     """
 
     # The constructor arguments a model config and a checkpoint's hyperparameters give it.
-    ARGUMENTS = ("channels", "blocks", "dropout")
-
     def __init__(
         self,
         channels: Sequence[int] = (32, 64, 128, 256),

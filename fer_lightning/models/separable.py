@@ -41,8 +41,6 @@ class SeparableCNN(FeaturesThenHead):
     Input: ``(N, 1, 48, 48)`` floats in [0, 1]. Output: ``(N, num_classes)`` logits.
     """
 
-    ARGUMENTS = ("channels", "stem", "dropout")
-
     def __init__(
         self,
         channels: Sequence[int] = (32, 64, 128, 256),

@@ -5,13 +5,14 @@ from __future__ import annotations
 import inspect
 import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from fer_lightning.config.checks import check_train_config
@@ -20,8 +21,17 @@ from fer_lightning.errors import FerError, WriteError
 from fer_lightning.runs.directory import RunDirectory
 from fer_lightning.runs.fit_summary import FitSummary, fit_result
 from fer_lightning.runs.launch_checks import check_launch
+from fer_lightning.runs.memory_format import MemoryFormat
 
 log = logging.getLogger(__name__)
+
+
+# torch 2.13 deprecates LeafSpec, which Lightning 2.6 still builds for every batch: a notice on every
+# run that no user can act on.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
+
+# Keys of the trainer group that the project applies itself (runs/memory_format.py).
+PROJECT_TRAINER_KEYS = ("memory_format",)
 
 
 def instantiate_named(group: DictConfig | None) -> list[Any]:
@@ -38,13 +48,19 @@ def instantiate_named(group: DictConfig | None) -> list[Any]:
         raise
 
 
+def trainer_arguments(trainer: DictConfig) -> dict[str, Any]:
+    """The trainer config (resolved) less the keys that are the project's, not ``pytorch_lightning.Trainer``'s."""
+    arguments = OmegaConf.to_container(trainer, resolve=True)
+    return {key: value for key, value in arguments.items() if key not in PROJECT_TRAINER_KEYS}
+
+
 def hyperparameters(cfg: DictConfig) -> dict[str, Any]:
     """The flat, comparable values TensorBoard's HPARAMS tab shows for each run."""
     model, data = cfg.model, cfg.data
     values = {
-        "model/architecture": model.get("architecture", "report_cnn"),
-        "model/channels": "-".join(str(c) for c in model.channels),
-        "model/dropout": model.dropout if model.dropout is not None else max(model.get("dropout_schedule") or [0.0]),
+        "model/architecture": model.net.get("architecture", "report_cnn"),
+        "model/channels": "-".join(str(c) for c in model.net.get("channels", [])),
+        "model/dropout": model.dropout if model.dropout is not None else max(model.net.get("dropout_schedule") or [0.0]),
         "model/label_smoothing": model.label_smoothing,
         "optimizer": str(model.optimizer._target_).rsplit(".", 1)[-1],
         "optimizer/lr": model.optimizer.lr,
@@ -86,9 +102,10 @@ def fit_and_test(cfg: DictConfig, run: RunDirectory) -> dict[str, Any]:
 
         load_initial_weights(model, start)
         log.info("starting from the weights of %s", start)
-    callbacks = [*instantiate_named(cfg.get("callbacks")), FitSummary()]
+    callbacks = [*instantiate_named(cfg.get("callbacks")), FitSummary(),
+                 MemoryFormat(cfg.trainer.get("memory_format", "contiguous"))]
     loggers = instantiate_named(cfg.get("logger"))
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer = instantiate(trainer_arguments(cfg.trainer), callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         # TensorBoard's hparams tab needs the metric declared up front; CSV takes no metrics here.
         if "metrics" in inspect.signature(logger.log_hyperparams).parameters:

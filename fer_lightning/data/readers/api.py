@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from fer_lightning.config.choices import DATA_FORMATS
+from fer_lightning.config.choices import FILE_FORMATS
 from fer_lightning.data.readers.cache import cache_file, load_cached, save_cached
 from fer_lightning.data.readers.csv_file import CsvFile, open_csv
 from fer_lightning.data.readers.homework_csv import HOMEWORK_HEADER, read_homework_csv
@@ -20,7 +20,7 @@ from fer_lightning.errors import ConfigError, DataFormatError
 
 log = logging.getLogger(__name__)
 
-FORMATS = DATA_FORMATS
+FORMATS = FILE_FORMATS
 _CSV_READERS = {"kaggle_csv": read_kaggle_csv, "homework_csv": read_homework_csv}
 
 
