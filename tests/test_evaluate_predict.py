@@ -139,7 +139,7 @@ def test_evaluate_uses_the_runs_test_split_and_writes_metrics(run):
     assert result["num_images"] == 32 and result["tta"] == "none" and result["kind"] == "model"
     assert result["split"] == "test"
     # The same numbers, computed independently from the same faces.
-    data = FERDataModule(source="synthetic", synthetic={"train": 16, "val": 64, "test": 32, "seed": 0})
+    data = FERDataModule(synthetic={"train": 16, "val": 64, "test": 32, "seed": 0})
     data.setup()
     faces = data.splits["test"]
     with torch.inference_mode():

@@ -188,8 +188,9 @@ def test_a_full_disk_never_truncates_the_last_good_checkpoint(small_disk, train_
 
     from fer_lightning.errors import WriteError
     from fer_lightning.runs.checkpoint_io import AtomicCheckpointIO
+    from fer_lightning.runs.training import trainer_arguments
 
-    trainer = instantiate(train_config().trainer, logger=False, callbacks=[])
+    trainer = instantiate(trainer_arguments(train_config().trainer), logger=False, callbacks=[])
     assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)  # what every run writes with
     last = small_disk / "checkpoints" / "last.ckpt"
     good = {"state_dict": {"w": torch.ones(400_000)}, "epoch": 3}  # 1.6 MB

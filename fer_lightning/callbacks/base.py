@@ -45,10 +45,15 @@ def validation_dataset(trainer: pl.Trainer) -> Any | None:
     return getattr(loaders, "dataset", None)
 
 
-class FigureCallback(pl.Callback):
-    """Draws figures into TensorBoard every ``every_n_epochs`` validation epochs and/or at the end.
+# The loggers a figure goes to: TensorBoard as an image, MLflow as a PNG artifact, W&B as an image.
+FIGURE_LOGGERS = ("TensorBoardLogger", "MLFlowLogger", "WandbLogger")
 
-    Only a run with a TensorBoard logger pays for drawing. Work happens on global rank 0 unless a
+
+class FigureCallback(pl.Callback):
+    """Draws figures into TensorBoard (and MLflow, W&B) every ``every_n_epochs`` validation epochs
+    and/or at the end.
+
+    Only a run with one of those loggers pays for drawing. Work happens on global rank 0 unless a
     subclass needs every rank (a metric synchronised across processes).
     """
 
@@ -62,22 +67,19 @@ class FigureCallback(pl.Callback):
 
     # ---------------------------------------------------------------- when
     @staticmethod
-    def writers(trainer: pl.Trainer) -> list[Any]:
-        return [logger.experiment for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
-
-    @staticmethod
-    def has_tensorboard(trainer: pl.Trainer) -> bool:
-        return any(isinstance(logger, TensorBoardLogger) for logger in trainer.loggers)
+    def has_figure_logger(trainer: pl.Trainer) -> bool:
+        """Has the run a logger that shows figures (TensorBoard, or a tracker)?"""
+        return any(type(logger).__name__ in FIGURE_LOGGERS for logger in trainer.loggers)
 
     def due_after_validation(self, trainer: pl.Trainer) -> bool:
         """Is this validation epoch one to draw at?"""
-        if trainer.sanity_checking or self.every_n_epochs is None or not self.has_tensorboard(trainer):
+        if trainer.sanity_checking or self.every_n_epochs is None or not self.has_figure_logger(trainer):
             return False
         return (trainer.current_epoch + 1) % self.every_n_epochs == 0
 
     def due_at_end(self, trainer: pl.Trainer) -> bool:
         """At the end, unless the last validation already drew this very state of the network."""
-        return self.at_end and self.has_tensorboard(trainer) and self._drawn_at_step != trainer.global_step
+        return self.at_end and self.has_figure_logger(trainer) and self._drawn_at_step != trainer.global_step
 
     def mark_drawn(self, trainer: pl.Trainer) -> None:
         self._drawn_at_step = trainer.global_step
@@ -112,12 +114,22 @@ class FigureCallback(pl.Callback):
     # --------------------------------------------------------------- where
     def log_figure(self, trainer: pl.Trainer, tag: str, figure: Figure) -> None:
         pixels = figure_to_array(figure)
-        for writer in self.writers(trainer):
-            writer.add_image(tag, pixels, trainer.global_step, dataformats="HWC")
+        step = trainer.global_step
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_image(tag, pixels, step, dataformats="HWC")
+            elif type(logger).__name__ == "MLFlowLogger":
+                logger.experiment.log_image(logger.run_id, pixels, artifact_file=f"{tag}/step-{step:07d}.png")
+            elif type(logger).__name__ == "WandbLogger":
+                logger.log_image(key=tag, images=[pixels], step=step)
 
     def log_text(self, trainer: pl.Trainer, tag: str, text: str) -> None:
-        for writer in self.writers(trainer):
-            writer.add_text(tag, text, trainer.global_step)
+        step = trainer.global_step
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_text(tag, text, step)
+            elif type(logger).__name__ == "MLFlowLogger":
+                logger.experiment.log_text(logger.run_id, text, artifact_file=f"{tag}/step-{step:07d}.txt")
 
     # ---------------------------------------------------------------- cost
     @contextmanager

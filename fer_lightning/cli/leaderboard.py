@@ -20,6 +20,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the table as JSON")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing --json file that is not a leaderboard")
+    parser.add_argument("--tags", nargs="+", metavar="TAG", type=lambda text: text.strip("[]").split(","),
+                        help="only the runs with every one of these tags (tags=baseline, tags=[a,b])")
     return parse_options(parser, argv)
 
 
@@ -29,7 +31,8 @@ def main(argv: list[str] | None = None) -> None:
     from fer_lightning.sweeps.leaderboard import latest_sweep, leaderboard
 
     sweep_dir = args.sweep_dir or latest_sweep(Path(outputs_dir()) / "multiruns")
-    leaderboard(sweep_dir, json_path=args.json, overwrite=args.overwrite)
+    tags = [tag.strip() for group in args.tags or [] for tag in group if tag.strip()]
+    leaderboard(sweep_dir, json_path=args.json, overwrite=args.overwrite, tags=tags or None)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import platform
 import sys
 import tempfile
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 from fer_lightning.cli.entry import command, parse_options
 from fer_lightning.config.resolvers import register_resolvers
 from fer_lightning.errors import FerError
+from fer_lightning.runs.provenance import cpu_name
 
 register_resolvers()
 TOLERANCE = 0.001  # accuracy, as a fraction: 0.1 point
@@ -39,16 +39,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--not-default", action="store_true", help="keep the current default model")
     parser.add_argument("--replace", action="store_true", help="replace a model of the same name")
     return parse_options(parser, argv)
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def publish_run(args: argparse.Namespace) -> dict[str, Any]:

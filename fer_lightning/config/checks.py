@@ -226,6 +226,12 @@ def check_data(data: DictConfig) -> None:
     check_positive_int("data.num_workers", data.num_workers, minimum=0)
     if not _is_number(data.val_fraction) or not 0.0 < data.val_fraction < 1.0:
         _fail("data.val_fraction", data.val_fraction, "a number in (0, 1)")
+    folds = _get(data, "folds")
+    if folds is not None:
+        check_positive_int("data.folds", folds, minimum=2, maximum=100)
+        fold = _get(data, "fold", 0)
+        if not isinstance(fold, int) or isinstance(fold, bool) or not 0 <= fold < folds:
+            _fail("data.fold", fold, f"a fold number from 0 to {folds - 1} (data.folds={folds})")
     if data.on_bad_rows not in ON_BAD_ROWS:
         _fail("data.on_bad_rows", data.on_bad_rows, allowed(ON_BAD_ROWS))
     if data.sampler not in SAMPLERS:

@@ -14,7 +14,7 @@ from fer_lightning.config.paths import outputs_dir, project_root
 
 # Overrides that do not change what is trained, so they do not change where a run (or a sweep)
 # lives; conf/hydra/default.yaml reads this list through ${fer.neutral_keys:}.
-NEUTRAL_KEYS = ("name", "retrain", "print_config", "paths.log_dir", "data.num_workers", "data.cache_dir")
+NEUTRAL_KEYS = ("name", "tags", "retrain", "print_config", "paths.log_dir", "data.num_workers", "data.cache_dir")
 MAX_KEY_LENGTH = 80
 
 
@@ -99,6 +99,11 @@ def cpu_hour_epochs(bf16_epochs: int | None = None, fp32_epochs: int | None = No
     return int(given) if given is not None else CPU_HOUR_EPOCHS[cpu_precision()]
 
 
+def local_artifacts(tracking_uri: str, folder: str) -> str | None:
+    """Where a local MLflow store (sqlite: or file:) keeps artifacts; None for a server, which decides."""
+    return folder if str(tracking_uri).startswith(("sqlite:", "file:")) or "://" not in str(tracking_uri) else None
+
+
 def register_resolvers() -> None:
     for name, function in (
         ("fer.root", project_root),
@@ -108,6 +113,8 @@ def register_resolvers() -> None:
         ("fer.cpu_hour_epochs", cpu_hour_epochs),
         ("fer.job_key", job_key),
         ("fer.neutral_keys", lambda: list(NEUTRAL_KEYS)),
+        ("fer.basename", lambda path: Path(str(path)).name),
+        ("fer.local_artifacts", local_artifacts),
     ):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, function)

@@ -28,7 +28,7 @@ from fer_lightning.data.augmentation import build_transform
 from fer_lightning.data.datasets import ImageArrayDataset
 from fer_lightning.data.epoch_sampler import EpochSeededSampler
 from fer_lightning.data.resident import ResidentBatches
-from fer_lightning.data.splits import stratified_split
+from fer_lightning.data.splits import stratified_folds, stratified_split
 from fer_lightning.errors import ConfigError, DataFormatError
 from fer_lightning.files import atomic_write
 
@@ -50,6 +50,8 @@ class FERDataModule(pl.LightningDataModule):
         synthetic: Mapping[str, int] | None = None,
         val_fraction: float = 0.1,
         split_seed: int = 42,
+        folds: int | None = None,
+        fold: int = 0,
         batch_size: int = 64,
         eval_batch_size: int = 256,
         num_workers: int = 0,
@@ -69,6 +71,8 @@ class FERDataModule(pl.LightningDataModule):
         self.synthetic = dict(synthetic or {})
         self.val_fraction = val_fraction
         self.split_seed = split_seed
+        self.folds = folds
+        self.fold = fold
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.num_workers = num_workers
@@ -164,6 +168,8 @@ class FERDataModule(pl.LightningDataModule):
         if "train" not in splits and "test" not in splits:
             raise ConfigError(f"data.path={self.path}: no train or test split found")
         train = splits.get("train")
+        if self.folds:
+            return self._fold_of(splits)
         if train is not None and "val" not in splits and train.labels is not None:
             train_idx, val_idx = stratified_split(train.labels, self.val_fraction, self.split_seed)
             splits["train"] = Split(train.images[train_idx], train.labels[train_idx])
@@ -174,6 +180,26 @@ class FERDataModule(pl.LightningDataModule):
                         "cut a stratified validation split of %d from its %d training rows "
                         "(data.val_fraction=%s, data.split_seed=%d)",
                         where, len(val_idx), len(train.labels), self.val_fraction, self.split_seed)
+        return splits
+
+    def _fold_of(self, splits: dict[str, Split]) -> dict[str, Split]:
+        """k-fold cross-validation: the training rows cut into ``folds`` stratified folds (seeded by
+        data.split_seed); fold ``fold`` validates, the others train. The data's own validation rows
+        (FER2013's PublicTest) are left out, so every fold's number comes from training rows only."""
+        folds, fold = self.folds, self.fold
+        if not isinstance(folds, int) or isinstance(folds, bool) or folds < 2 or not isinstance(fold, int) \
+                or isinstance(fold, bool) or not 0 <= fold < folds:
+            raise ConfigError(f"data.folds={folds!r} data.fold={fold!r} is not allowed: folds a whole number >= 2, "
+                              "fold one of 0 .. folds-1")
+        train = splits.get("train")
+        if train is None or train.labels is None:
+            raise ConfigError(f"data.folds={self.folds}: the data has no labelled training rows to cut into folds")
+        held_out = stratified_folds(train.labels, self.folds, self.split_seed)[self.fold]
+        kept = np.setdiff1d(np.arange(len(train.labels)), held_out)
+        log.info("fold %d of %d: %d training rows validate, %d train%s", self.fold, self.folds, len(held_out),
+                 len(kept), " (the data's own validation rows are left out)" if "val" in splits else "")
+        splits["train"] = Split(train.images[kept], train.labels[kept])
+        splits["val"] = Split(train.images[held_out], train.labels[held_out])
         return splits
 
     def setup(self, stage: str | None = None) -> None:

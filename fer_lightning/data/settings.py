@@ -34,6 +34,9 @@ def current_shape(settings: Mapping[str, Any]) -> dict[str, Any]:
         settings["format"] = SYNTHETIC
     if settings.get("format", SYNTHETIC) != SYNTHETIC:
         settings.pop("synthetic", None)
+    if not settings.get("folds"):  # written before k-fold, or without it: the same splits
+        settings.pop("folds", None)
+        settings.pop("fold", None)
     return settings
 
 

@@ -24,3 +24,18 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tupl
     val = np.sort(np.concatenate(val_parts)) if val_parts else np.array([], dtype=np.int64)
     train = np.setdiff1d(np.arange(len(labels)), val)
     return train, val
+
+
+def stratified_folds(labels: np.ndarray, folds: int, seed: int) -> list[np.ndarray]:
+    """``folds`` sorted index arrays that together hold every image once, each with about the same
+    share of every class: each class is shuffled (seeded) and dealt round-robin, from a fold chosen
+    by the seed, so the folds' sizes differ by at most one image per class."""
+    rng = np.random.default_rng(seed)
+    parts: list[list[np.ndarray]] = [[] for _ in range(folds)]
+    start = 0
+    for cls in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == cls))
+        for offset in range(folds):
+            parts[(start + offset) % folds].append(members[offset::folds])
+        start = (start + len(members)) % folds  # the next class fills the folds this one left shorter
+    return [np.sort(np.concatenate(part)) if part else np.array([], dtype=np.int64) for part in parts]

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 # The data settings that decide which images land in which split; members of one ensemble must
 # agree on these (batch sizes, workers, caching and training augmentation may differ).
-DATA_IDENTITY_KEYS = ("format", "path", "test_path", "synthetic", "val_fraction", "split_seed")
+DATA_IDENTITY_KEYS = ("format", "path", "test_path", "synthetic", "val_fraction", "split_seed", "folds", "fold")
 
 
 # ------------------------------------------------------------------------------------- data

@@ -18,10 +18,12 @@ from pytorch_lightning.utilities.rank_zero import rank_zero_only
 from fer_lightning.config.checks import check_train_config
 from fer_lightning.config.tree import print_config_tree
 from fer_lightning.errors import FerError, WriteError
-from fer_lightning.runs.directory import RunDirectory
+from fer_lightning.runs.directory import RunDirectory, write_json_atomic
 from fer_lightning.runs.fit_summary import FitSummary, fit_result
 from fer_lightning.runs.launch_checks import check_launch
 from fer_lightning.runs.memory_format import MemoryFormat
+from fer_lightning.runs.provenance import PROVENANCE_FILE, provenance
+from fer_lightning.runs.tracking import describe_run, store_files
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +78,7 @@ def hyperparameters(cfg: DictConfig) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def fit_and_test(cfg: DictConfig, run: RunDirectory) -> dict[str, Any]:
+def fit_and_test(cfg: DictConfig, run: RunDirectory) -> tuple[dict[str, Any], list[Any]]:
     import pytorch_lightning as pl
 
     pl.seed_everything(cfg.seed, workers=True)
@@ -112,6 +114,9 @@ def fit_and_test(cfg: DictConfig, run: RunDirectory) -> dict[str, Any]:
             logger.log_hyperparams(hyperparameters(cfg), {"hp/best_val_acc": 0.0})
         else:
             logger.log_hyperparams(hyperparameters(cfg))
+    hydra_cfg = HydraConfig.get()
+    describe_run(loggers, cfg, run.path,
+                 Path(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else None)
 
     resume = run.resume_checkpoint()
     if resume is not None:
@@ -144,7 +149,7 @@ def fit_and_test(cfg: DictConfig, run: RunDirectory) -> dict[str, Any]:
         "last_checkpoint": str((run.checkpoint_dir / "last.ckpt").resolve()) if (run.checkpoint_dir / "last.ckpt").exists() else None,
         "train_seconds": round(train_seconds, 2),
         "interrupted": bool(trainer.interrupted),
-    }
+    }, loggers
 
 
 def train(cfg: DictConfig) -> float | None:
@@ -202,12 +207,17 @@ def train_locked(cfg: DictConfig, run: RunDirectory, hydra_cfg: DictConfig, lead
     if cfg.print_config and leader:
         print_config_tree(cfg)
     if leader:
-        run.write_metrics(status="running", error=None, overrides=list(hydra_cfg.overrides.task),
+        tags = [str(tag) for tag in cfg.get("tags") or []]
+        write_json_atomic(run.path / PROVENANCE_FILE, provenance(tags, str(cfg.trainer.precision)))
+        run.write_metrics(status="running", error=None, overrides=list(hydra_cfg.overrides.task), tags=tags,
                           started_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    metrics = fit_and_test(cfg, run)
+    metrics, loggers = fit_and_test(cfg, run)
     if leader:
         status = "interrupted" if metrics.pop("interrupted") else "completed"
         run.write_metrics(status=status, finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"), **metrics)
+        best = metrics.get("best_checkpoint")
+        store_files(loggers, {"run": [run.metrics_path, run.path / PROVENANCE_FILE, run.path / ".hydra" / "config.yaml"],
+                              "checkpoints": [Path(best)] if best else []})
         log.info("%s: best val acc %.4f at epoch %s -> %s", status, metrics["best_val_acc"],
                  metrics["best_epoch"], run.metrics_path)
     return metrics["best_val_acc"]

@@ -32,6 +32,7 @@ class RunRecord:
     train_seconds: float | None = None
     error: str | None = None  # first line of a failed run's error
     best_checkpoint: Path | None = None
+    tags: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -122,6 +123,7 @@ def read_run(run_dir: Path) -> RunRecord:
         train_seconds=_number(metrics.get("train_seconds")),
         error=str(error).strip().splitlines()[0] if error and str(error).strip() else None,
         best_checkpoint=Path(checkpoint) if isinstance(checkpoint, str) and checkpoint else None,
+        tags=[str(tag)[:40] for tag in tags[:20]] if isinstance(tags := metrics.get("tags"), list) else [],
     )
 
 
@@ -138,11 +140,16 @@ def common_overrides(runs: list[RunRecord]) -> list[str]:
     return [o for o in runs[0].overrides if o in shared]
 
 
-def collect_runs(sweep_dir: str | Path) -> tuple[list[RunRecord], list[str]]:
-    """All runs of a sweep, best first, and the overrides they have in common."""
+def collect_runs(sweep_dir: str | Path, tags: list[str] | None = None) -> tuple[list[RunRecord], list[str]]:
+    """All runs of a sweep (with every one of ``tags``, when given), best first, and the overrides
+    they have in common."""
     runs = [read_run(path) for path in find_run_dirs(Path(sweep_dir))]
     if not runs:
         raise FerError(f"{sweep_dir}: no runs here (no directory with .hydra/ or {METRICS_FILE})")
+    if tags:
+        runs = [run for run in runs if set(tags) <= set(run.tags)]
+        if not runs:
+            raise FerError(f"{sweep_dir}: no run is tagged {' and '.join(tags)}")
     common = common_overrides(runs)
     for run in runs:
         run.changed = [o for o in run.overrides if o not in common]
@@ -169,8 +176,10 @@ def render_table(sweep_dir: Path, runs: list[RunRecord], common: list[str]):
                   caption_justify="left")
     # The run column keeps what a run changed readable; long error notes fold instead.
     run_width = min(40, max(len(run.label) for run in runs))
+    tagged = any(run.tags for run in runs)
     for name, justify in (("#", "right"), ("run", "left"), ("status", "left"), ("val acc %", "right"),
-                          ("epoch", "right"), ("test acc %", "right"), ("time", "right"), ("note", "left")):
+                          ("epoch", "right"), ("test acc %", "right"), ("time", "right"),
+                          *((("tags", "left"),) if tagged else ()), ("note", "left")):
         table.add_column(name, justify=justify, overflow="fold",  # type: ignore[arg-type]
                          min_width=run_width if name == "run" else None)
     styles = {"completed": "green", "failed": "red"}
@@ -185,8 +194,44 @@ def render_table(sweep_dir: Path, runs: list[RunRecord], common: list[str]):
             "-" if run.best_epoch is None else str(run.best_epoch),
             _percent(run.test_acc),
             _duration(run.train_seconds),
+            *((escape(" ".join(run.tags)),) if tagged else ()),
             escape(run.error or ""),
         )
+    return table
+
+
+FOLD_KEY = "data.fold="
+
+
+def fold_summary(runs: list[RunRecord]) -> list[dict[str, Any]]:
+    """k-fold sweeps: per configuration (the overrides less data.fold), the folds that completed and
+    their validation accuracy's mean and standard deviation."""
+    groups: dict[tuple[str, ...], list[RunRecord]] = {}
+    for run in runs:
+        if any(o.startswith(FOLD_KEY) for o in run.overrides):
+            groups.setdefault(tuple(o for o in run.overrides if not o.startswith(FOLD_KEY)), []).append(run)
+    summary = []
+    for config, members in groups.items():
+        scores = [run.best_val_acc for run in members if run.status == "completed" and run.best_val_acc is not None]
+        mean = sum(scores) / len(scores) if scores else None
+        std = math.sqrt(sum((s - mean) ** 2 for s in scores) / (len(scores) - 1)) if len(scores) > 1 else None
+        summary.append({"config": list(config), "folds": len(members), "completed": len(scores),
+                        "mean_val_acc": mean, "std_val_acc": std})
+    return summary
+
+
+def render_folds(summary: list[dict[str, Any]], common: list[str]):
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(title="k-fold: validation accuracy over the folds")
+    for name, justify in (("configuration", "left"), ("folds", "right"), ("val acc % mean ± std", "right")):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for row in summary:
+        label = " ".join(o for o in row["config"] if o not in common) or "-"
+        spread = "" if row["std_val_acc"] is None else f" ± {100 * row['std_val_acc']:.2f}"
+        table.add_row(escape(label), f"{row['completed']} of {row['folds']}",
+                      "-" if row["mean_val_acc"] is None else f"{100 * row['mean_val_acc']:.2f}{spread}")
     return table
 
 
@@ -196,7 +241,7 @@ def is_leaderboard_json(path: Path) -> bool:
 
 
 def leaderboard(sweep_dir: str | Path, json_path: str | Path | None = None, width: int | None = None,
-                overwrite: bool = False) -> list[RunRecord]:
+                overwrite: bool = False, tags: list[str] | None = None) -> list[RunRecord]:
     """Print the sweep's table (and write it as JSON); returns the runs, best first.
 
     The JSON never lands on a run's files (its metrics.json, a checkpoint): an existing file that is
@@ -205,15 +250,19 @@ def leaderboard(sweep_dir: str | Path, json_path: str | Path | None = None, widt
     from fer_lightning.terminal import console
 
     sweep_dir = Path(sweep_dir)
-    runs, common = collect_runs(sweep_dir)
+    runs, common = collect_runs(sweep_dir, tags)
     if json_path is not None:
         inside = next((run.path for run in runs if Path(json_path).resolve().is_relative_to(run.path.resolve())), None)
         if inside is not None:
             raise ConfigError(f"--json {json_path} is inside the run directory {inside}; write it elsewhere")
         check_output(json_path, [], is_leaderboard_json, overwrite, kind="a leaderboard", key="--json",
                      overwrite_flag="--overwrite")
+    folds = fold_summary(runs)
     console(width).print(render_table(sweep_dir, runs, common))
+    if folds:
+        console(width).print(render_folds(folds, common))
     if json_path is not None:
-        document = {"sweep_dir": str(sweep_dir), "common_overrides": common, "runs": [r.to_json() for r in runs]}
+        document = {"sweep_dir": str(sweep_dir), "common_overrides": common, "runs": [r.to_json() for r in runs],
+                    **({"folds": folds} if folds else {})}
         write_text(json_path, json.dumps(document, indent=2) + "\n")
     return runs
