@@ -33,13 +33,15 @@ def usable_cores() -> int:
 
 # AMD cores by (family, first model, last model): their name and fp32 FLOP per cycle. Zen 1 splits each
 # 256-bit FMA into two 128-bit halves (2 pipes x 4 lanes x 2); Zen 2 and 3 have two full 256-bit
-# pipes; Zen 4 runs AVX-512 as two 256-bit halves, so its peak is Zen 3's, not the AVX-512 flag's.
+# pipes; Zen 4 runs AVX-512 as two 256-bit halves, so its peak is Zen 3's, not the AVX-512 flag's;
+# server Zen 5 (EPYC 9005) has full 512-bit FMA pipes.
 AMD_CORES = (
     (0x17, 0x00, 0x2F, "Zen 1", 16, "two 128-bit FMA pipes: a 256-bit FMA takes two"),
     (0x17, 0x30, 0xFF, "Zen 2", 32, "two 256-bit FMA pipes"),
     (0x19, 0x10, 0x1F, "Zen 4", 32, "two 256-bit FMA pipes: AVX-512 runs as two 256-bit halves"),
     (0x19, 0x60, 0xAF, "Zen 4", 32, "two 256-bit FMA pipes: AVX-512 runs as two 256-bit halves"),
     (0x19, 0x00, 0xFF, "Zen 3", 32, "two 256-bit FMA pipes"),
+    (0x1A, 0x00, 0x1F, "Zen 5", 64, "two 512-bit FMA pipes"),
 )
 
 

@@ -20,6 +20,7 @@ def cpuinfo(vendor: str, family: int, model: int, flags: str) -> str:
     ("AuthenticAMD", 23, 49, AVX2, "Zen 2", 32),      # EPYC 7002
     ("AuthenticAMD", 25, 1, AVX2, "Zen 3", 32),       # EPYC 7003
     ("AuthenticAMD", 25, 17, AVX512, "Zen 4", 32),    # EPYC 9004: AVX-512 flag, 256-bit pipes
+    ("AuthenticAMD", 26, 2, AVX512, "Zen 5", 64),     # EPYC 9005: full 512-bit pipes
     ("GenuineIntel", 6, 85, AVX512, None, 64),        # Skylake-SP: the flags decide
     ("GenuineIntel", 6, 60, "fpu sse2 avx avx2", None, 16),  # AVX2 without FMA
 ])
