@@ -119,7 +119,8 @@ def test_optuna_search_maximises_over_the_four_hyperparameters(tmp_path):
     cfg = compose_config(["hparams_search=optuna", f"paths.log_dir={tmp_path}"])
     sweeper = cfg.hydra.sweeper
     assert sweeper._target_.endswith("OptunaSweeper") and sweeper.direction == "maximize"
-    assert sweeper.storage is None and sweeper.max_failure_rate == 1.0
+    assert sweeper.storage.startswith("sqlite:///") and sweeper.storage.endswith("/optuna.db")
+    assert sweeper.max_failure_rate == 1.0
     assert set(sweeper.params) == {"model.optimizer.lr", "model.optimizer.weight_decay", "model.dropout", "model/width"}
     assert failed_job_raises(cfg.hydra)
     assert not failed_job_raises(compose_config([f"paths.log_dir={tmp_path}"]).hydra)

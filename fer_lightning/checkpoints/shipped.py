@@ -14,12 +14,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from fer_lightning.config.paths import PACKAGE_DIR
 from fer_lightning.errors import CheckpointError, ConfigError
 from fer_lightning.files import atomic_write
-from fer_lightning.models.architectures import with_nested_net
 
 PRETRAINED_DIR = PACKAGE_DIR / "pretrained"
 REGISTRY_FILE = "models.json"
@@ -94,6 +91,8 @@ def pretrained_entry(ckpt_path: Any = PRETRAINED, directory: Path | None = None)
 
 def compact_checkpoint(checkpoint: dict[str, Any]) -> dict[str, Any]:
     """A model checkpoint reduced to what inference needs: the network's settings and fp16 weights."""
+    from fer_lightning.models.architectures import with_nested_net
+
     hparams = with_nested_net(checkpoint.get("hyper_parameters") or {})
     return {
         "fer_lightning": {"kind": "model", "format": 1},
@@ -132,6 +131,8 @@ def publish(checkpoint: dict[str, Any], name: str, details: dict[str, Any], dire
     check_model_name(name, directory, replace)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.pt"
+    import torch  # here, not above: resolving a shipped model's file (the ONNX path) needs no torch
+
     with atomic_write(path) as handle:
         torch.save(compact_checkpoint(checkpoint), handle)
     try:
@@ -144,6 +145,24 @@ def publish(checkpoint: dict[str, Any], name: str, details: dict[str, Any], dire
     with atomic_write(directory / REGISTRY_FILE, "w") as handle:
         handle.write(json.dumps(registry, indent=2, sort_keys=True) + "\n")
     return path
+
+
+def add_graph(name: str, key: str, variant: str, graph: Path, details: dict[str, Any],
+              directory: Path | None = None) -> Path:
+    """Ship ``graph`` (an ONNX file) beside model ``name`` as ``<name>.<variant>.<format>.onnx`` (``key``
+    ``onnx_int8``: ``fer2013-narrow-cnn.flip.int8.onnx``), listed in its registry entry under ``key``
+    with its sha256 and ``details``."""
+    directory = directory or PRETRAINED_DIR
+    registry = read_registry(directory)
+    name = model_name(f"{PRETRAINED}:{name}", registry)
+    target = directory / f"{name}.{variant}.{key.rpartition('_')[2]}.onnx"
+    with atomic_write(target) as handle:
+        handle.write(graph.read_bytes())
+    registry["models"][name].setdefault(key, {})[variant] = {"file": target.name, "sha256": sha256_of(target),
+                                                              **details}
+    with atomic_write(directory / REGISTRY_FILE, "w") as handle:
+        handle.write(json.dumps(registry, indent=2, sort_keys=True) + "\n")
+    return target
 
 
 def output_anchor(ckpt_path: Any) -> Path:

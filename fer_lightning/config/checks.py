@@ -24,6 +24,7 @@ from fer_lightning.config.choices import (
     EXPORT_SUFFIXES,
     FACE_DETECTORS,
     FILE_FORMATS,
+    INFERENCE_BACKENDS,
     MAX_BATCH,
     MAX_STAGES,
     MAX_WIDTH,
@@ -31,6 +32,7 @@ from fer_lightning.config.choices import (
     MIXING_MODES,
     ON_BAD_ROWS,
     ONNX_OPSETS,
+    ONNX_PRECISIONS,
     PACK_ENCODINGS,
     PRECISIONS,
     PREDICT_OUTPUT_SUFFIXES,
@@ -38,6 +40,7 @@ from fer_lightning.config.choices import (
     SCHEDULER_INTERVALS,
     SEED_RANGE,
     SYNTHETIC,
+    THREAD_POLICIES,
     TTA_CHOICES,
     allowed,
 )
@@ -327,6 +330,8 @@ def check_predict_config(cfg: DictConfig) -> None:
     check_file_name("input", cfg.input)
     check_exists("input", cfg.input)
     check_file_name("output", cfg.output)
+    check_backend(_get(cfg, "backend", "torch"), _get(cfg, "precision", "fp32"), _get(cfg, "tta", "none"))
+    check_threads(_get(cfg, "threads", "auto"))
     if not cfg.output.lower().endswith(PREDICT_OUTPUT_SUFFIXES):
         raise ConfigError(f"output={cfg.output}: predictions are written as {' or '.join(PREDICT_OUTPUT_SUFFIXES)}")
     check_face_options(cfg)
@@ -409,3 +414,27 @@ def check_export_config(cfg: DictConfig) -> None:
     if not _is_number(tolerance) or not math.isfinite(tolerance) or tolerance <= 0:
         _fail("check_tolerance", tolerance, "a number > 0")
     check_bool("overwrite", _get(cfg, "overwrite", False))
+
+
+def check_threads(threads: Any) -> None:
+    """``auto`` or a whole number of threads from 1 to this machine's cores x 4."""
+    import os
+
+    if threads in THREAD_POLICIES:
+        return
+    most = 4 * (os.cpu_count() or 1)
+    if not isinstance(threads, int) or isinstance(threads, bool) or not 1 <= threads <= most:
+        _fail("threads", threads, f"auto, or a whole number of threads from 1 to {most}")
+
+
+def check_backend(backend: Any, precision: Any, tta: Any) -> None:
+    """The inference backend and its weights' format: int8 exists only as an onnxruntime graph, and
+    a graph holds no test-time augmentation but the flip."""
+    check_choice("backend", backend, INFERENCE_BACKENDS)
+    check_choice("precision", precision, ONNX_PRECISIONS)
+    if backend != "onnxruntime":
+        if precision != "fp32":
+            _fail("precision", precision, "fp32 with backend=torch (int8 is an onnxruntime graph: backend=onnxruntime)")
+        return
+    if tta not in ("none", "flip"):
+        _fail("tta", tta, "none or flip with backend=onnxruntime (ten_crop: backend=torch)")

@@ -47,6 +47,12 @@ EXPORT_FORMATS = tuple(EXPORT_SUFFIXES)
 # Opsets torch 2.13's TorchScript-based ONNX exporter writes and onnxruntime runs for these networks
 # (below 7 it writes graphs onnxruntime refuses; above 23 it refuses itself).
 ONNX_OPSETS = range(7, 24)
+# What runs a model at inference (inference/onnx_backend.py for onnxruntime), and the number format of
+# its weights there: int8 graphs ship only for the models where they keep the accuracy.
+INFERENCE_BACKENDS = ("torch", "onnxruntime")
+ONNX_PRECISIONS = ("fp32", "int8")
+# threads=auto: one thread for a small batch, every core for a large one (inference/threads.py).
+THREAD_POLICIES = ("auto",)
 
 
 def allowed(values: tuple) -> str:

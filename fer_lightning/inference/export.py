@@ -33,6 +33,20 @@ def example_batch(size: int = 4, seed: int = 0) -> torch.Tensor:
     return torch.rand(size, 1, IMAGE_SIZE, IMAGE_SIZE, generator=generator)
 
 
+class FlipAverage(torch.nn.Module):
+    """A network's probabilities averaged over the faces and their mirror images (``tta=flip``),
+    computed as one batch of two: in an exported graph the flip is one call, not two."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        both = self.inner(torch.cat([x, torch.flip(x, dims=[-1])]))
+        count = x.shape[0]
+        return (both[:count] + both[count:]) / 2
+
+
 def export_onnx(module: torch.nn.Module, path: Path, opset: int = 17, class_names: tuple[str, ...] = ()) -> Path:
     """The TorchScript-based exporter (``dynamo=False``): the dynamo one needs onnxscript, which
     this project does not depend on, and gains nothing for a plain CNN."""

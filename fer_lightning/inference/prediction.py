@@ -23,11 +23,9 @@ from fer_lightning.config.checks import check_predict_config
 from fer_lightning.config.choices import DETECT_FACES
 from fer_lightning.errors import ConfigError, DataFormatError
 from fer_lightning.files import atomic_write, check_output, same_file, write_bytes, write_text
-from fer_lightning.inference.scoring import predict_probabilities
 from fer_lightning.inference.video import VIDEO_COLUMNS, analyze_video, is_video, write_video_table
 
 if TYPE_CHECKING:
-    from fer_lightning.checkpoints.predictor import Predictor
     from fer_lightning.inference.recognizer import Recognizer
 
 log = logging.getLogger(__name__)
@@ -53,12 +51,12 @@ def detect_option(value: Any) -> bool | None:
 
 
 # ---------------------------------------------------------------------------------- CSV input
-def predict_table(predictor: Predictor, source: Path, output: Path, batch_size: int, tta: str) -> int:
+def predict_table(recognizer: Recognizer, source: Path, output: Path) -> int:
     """A test CSV -> ``id,label`` (ids from the file: the homework id column, else row numbers)."""
     from fer_lightning.data.readers import read_all_rows
 
     rows = read_all_rows(source)
-    probabilities = predict_probabilities(predictor.module, rows.images, batch_size, tta)
+    probabilities = recognizer.predict_faces(rows.images)
     with atomic_write(output, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(SUBMISSION_HEADER)
@@ -114,15 +112,18 @@ def write_image_results(results: list[ImageResult], class_names: tuple[str, ...]
                 writer.writerow([result.file, face["face"], *face["box"], face["label"], *probabilities, ""])
 
 
-def recognizer_for(predictor: Predictor, cfg: DictConfig) -> Recognizer:
+def recognizer_for(cfg: DictConfig) -> Recognizer:
+    """The command's model on its backend, with its face options."""
     from fer_lightning.inference.recognizer import Recognizer
 
-    return Recognizer(predictor, detect_faces=detect_option(cfg.detect_faces),
-                      face_detector=str(cfg.get("face_detector", "haar")), margin=float(cfg.margin),
-                      min_face_size=int(cfg.min_face_size), tta=str(cfg.tta), batch_size=int(cfg.batch_size))
+    return Recognizer.from_checkpoint(
+        cfg.ckpt_path, backend=str(cfg.get("backend", "torch")), precision=str(cfg.get("precision", "fp32")),
+        threads=cfg.get("threads", "auto"), detect_faces=detect_option(cfg.detect_faces),
+        face_detector=str(cfg.get("face_detector", "haar")), margin=float(cfg.margin),
+        min_face_size=int(cfg.min_face_size), tta=str(cfg.tta), batch_size=int(cfg.batch_size))
 
 
-def predict_images(predictor: Predictor, source: Path, output: Path, cfg: DictConfig) -> list[ImageResult]:
+def predict_images(recognizer: Recognizer, source: Path, output: Path, cfg: DictConfig) -> list[ImageResult]:
     from fer_lightning.inference.faces import annotate, caption, list_images, read_color_image
 
     paths = list_images(source)
@@ -130,11 +131,10 @@ def predict_images(predictor: Predictor, source: Path, output: Path, cfg: DictCo
     folder = annotation_folder(cfg, output)
     if cfg.annotate:
         check_annotation_targets(folder, root, paths)
-    recognizer = recognizer_for(predictor, cfg)
     results, crops = image_faces(paths, root, recognizer)
     if all(r.note and r.note != NO_FACE for r in results):
         raise DataFormatError(f"{source}: none of its {len(paths)} image(s) could be read")
-    names = predictor.class_names
+    names = recognizer.class_names
     if crops:
         # The API's own batched pass: the command and Recognizer.predict give the same numbers.
         probabilities = iter(recognizer.predict_faces(np.stack(crops)))
@@ -220,27 +220,24 @@ def check_prediction_outputs(cfg: DictConfig, source: Path, output: Path) -> Non
 
 # ------------------------------------------------------------------------------------ command
 def predict(cfg: DictConfig) -> Path:
-    from fer_lightning.checkpoints.predictor import load_predictor
-
     check_predict_config(cfg)
-    tta = str(cfg.tta)
     source, output = Path(cfg.input), Path(cfg.output)
     check_prediction_outputs(cfg, source, output)
-    predictor = load_predictor(cfg.ckpt_path)
+    recognizer = recognizer_for(cfg)
     output.parent.mkdir(parents=True, exist_ok=True)
     if is_table(source):
-        count = predict_table(predictor, source, output, int(cfg.batch_size), tta)
+        count = predict_table(recognizer, source, output)
         log.info("predicted %d rows of %s -> %s", count, source, output)
     elif is_video(source):
         annotated = annotation_folder(cfg, output) / f"{source.stem}.mp4" if cfg.annotate else None
-        frames = analyze_video(recognizer_for(predictor, cfg), source, int(cfg.every_n_frames), annotated)
-        write_video_table(frames, predictor.class_names, output)
+        frames = analyze_video(recognizer, source, int(cfg.every_n_frames), annotated)
+        write_video_table(frames, recognizer.class_names, output)
         faces = sum(len(f.faces) for f in frames)
         log.info("found %d face(s) in %d frame(s) of %s -> %s", faces, len(frames), source, output)
         if annotated is not None:
             log.info("annotated video: %s", annotated)
     else:
-        results = predict_images(predictor, source, output, cfg)
+        results = predict_images(recognizer, source, output, cfg)
         faces = sum(len(r.faces) for r in results)
         log.info("found %d face(s) in %d image(s) -> %s", faces, len(results), output)
     return output

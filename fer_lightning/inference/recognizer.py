@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fer_lightning.config.checks import check_face_settings, check_positive_int
+from fer_lightning.config.checks import check_backend, check_face_settings, check_positive_int, check_threads
 from fer_lightning.errors import ConfigError, DataFormatError
 
 if TYPE_CHECKING:
     from fer_lightning.checkpoints.predictor import Predictor
     from fer_lightning.inference.faces import Face
+    from fer_lightning.inference.onnx_backend import OnnxClassifier
+    from fer_lightning.inference.torch_backend import TorchClassifier
     from fer_lightning.inference.video import FrameFaces
 
 COLOR_ORDERS = ("bgr", "rgb")
@@ -69,15 +71,28 @@ class Recognizer:
     - ``min_face_size``: the smallest face looked for, in pixels.
     - ``tta``: ``flip`` (the default: average with the mirrored face, +0.6 to +1.1 points on PublicTest
       for the shipped models), ``none`` or ``ten_crop``.
+    - ``threads``: ``auto`` (one thread for up to 32 faces, every core for more) or a number.
+
+    ``from_checkpoint`` and ``pretrained`` also take ``backend`` (``torch``, or ``onnxruntime``: the
+    model's ONNX graph, exported once and cached, run without PyTorch) and ``precision`` (``fp32``, or
+    ``int8`` for the shipped models' quantised graphs with ``backend="onnxruntime"``).
     """
 
-    def __init__(self, predictor: Predictor, *, detect_faces: bool | None = None, face_detector: str = "haar",
-                 margin: float = 0.1, min_face_size: int = 30, tta: str = "flip", batch_size: int = 256) -> None:
+    def __init__(self, model: Predictor | TorchClassifier | OnnxClassifier, *, detect_faces: bool | None = None,
+                 face_detector: str = "haar", margin: float = 0.1, min_face_size: int = 30, tta: str = "flip",
+                 batch_size: int = 256, threads: int | str = "auto") -> None:
         if detect_faces not in (None, True, False):
             raise ConfigError(f"detect_faces={detect_faces!r}: None (auto), True or False")
         check_face_settings(detect_faces, face_detector, margin, min_face_size, tta)
         check_positive_int("batch_size", batch_size)
-        self.predictor = predictor
+        check_threads(threads)
+        if not hasattr(model, "probabilities"):  # a loaded checkpoint: PyTorch runs it
+            from fer_lightning.inference.torch_backend import TorchClassifier
+
+            model = TorchClassifier(model, threads)
+        model.threads = threads
+        check_backend(model.backend, getattr(model, "precision", "fp32"), tta)
+        self.model = model
         self.detect_faces = detect_faces
         self.face_detector = face_detector
         self.margin = float(margin)
@@ -95,16 +110,36 @@ class Recognizer:
         return cls.from_checkpoint(PRETRAINED if name is None else f"{PRETRAINED}:{name}", **options)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, **options: Any) -> Recognizer:
+    def from_checkpoint(cls, path: str | Path, backend: str = "torch", precision: str = "fp32",
+                        **options: Any) -> Recognizer:
         """A model checkpoint (``best.ckpt``), an ensemble file (``ensemble.ckpt``), a run directory or
         ``pretrained[:name]``. Loading is weights-only: a file never runs code."""
-        from fer_lightning.checkpoints.predictor import load_predictor
+        check_backend(backend, precision, options.get("tta", "flip"))
+        threads = options.get("threads", "auto")
+        if backend == "onnxruntime":
+            from fer_lightning.inference.onnx_backend import OnnxClassifier
 
-        return cls(load_predictor(path), **options)
+            return cls(OnnxClassifier(path, precision, threads, options.get("tta", "flip")), **options)
+        from fer_lightning.checkpoints.predictor import load_predictor
+        from fer_lightning.inference.torch_backend import TorchClassifier
+
+        return cls(TorchClassifier(load_predictor(path), threads), **options)
 
     @property
     def class_names(self) -> tuple[str, ...]:
-        return self.predictor.class_names
+        return self.model.class_names
+
+    @property
+    def backend(self) -> str:
+        return self.model.backend
+
+    @property
+    def predictor(self) -> Predictor:
+        """The loaded PyTorch model (networks, weights, what the file says of itself)."""
+        if self.model.backend != "torch":
+            raise ConfigError(f"backend={self.model.backend} runs an ONNX graph: explaining a prediction or "
+                              "reading the networks needs backend=torch")
+        return self.model.predictor
 
     # ------------------------------------------------------------------------------- faces
     def find_faces(self, image: Any, color_order: str = "bgr") -> list[Face]:
@@ -126,14 +161,13 @@ class Recognizer:
         """Class probabilities ``(N, classes)`` of face crops: (N, 48, 48) uint8 gray, or a
         sequence of gray images of any size (each resized to 48x48), in one batched pass."""
         from fer_lightning.inference.faces import resize_to_model
-        from fer_lightning.inference.scoring import predict_probabilities
 
         if isinstance(faces, np.ndarray) and faces.ndim == 2:
             faces = faces[None]
         crops = [resize_to_model(as_gray_uint8(face)) for face in faces]
         if not crops:
             return np.zeros((0, len(self.class_names)), dtype=np.float32)
-        return predict_probabilities(self.predictor.module, np.stack(crops), self.batch_size, self.tta)
+        return self.model.probabilities(np.stack(crops), self.batch_size, self.tta)
 
     def predict(self, image: Any, color_order: str = "bgr") -> list[FaceExpression]:
         """Every face of one image (left to right) with its label and seven probabilities; an

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
-# Sweepers that record a raising job as a failed trial and carry on.
-SWEEPERS_THAT_RECORD_FAILURES = ("hydra_plugins.hydra_optuna_sweeper.",)
+# Sweepers that record a raising job as a failed trial and carry on: the optuna plugin's, and the
+# project's resumable one built on it (conf/hparams_search/optuna.yaml).
+SWEEPERS_THAT_RECORD_FAILURES = ("hydra_plugins.hydra_optuna_sweeper.", "hydra_plugins.fer_lightning_sweepers.")
 
 
 def failed_job_raises(hydra_cfg: DictConfig) -> bool:

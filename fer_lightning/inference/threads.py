@@ -1,0 +1,49 @@
+"""How many threads a forward pass gets: one for a small batch, every core for a large one.
+
+A face or a video frame's few faces is too little work to share: the threads spend longer waiting for
+each other than computing, and on a machine where anything else runs, a call on two threads can take
+10 to 80 times as long as on one (docs/benchmarks.md, "Threads for inference"). A large batch does
+split well, so it gets every core the process may use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from fer_lightning.config.checks import check_threads
+
+# The largest batch that runs on one thread under threads=auto (measured: docs/benchmarks.md).
+SMALL_BATCH = 32
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def threads_for(batch_size: int, threads: int | str = "auto") -> int:
+    """The thread count for a batch of ``batch_size`` faces: ``threads`` itself when it is a number;
+    under ``auto``, 1 up to SMALL_BATCH faces, every usable core above."""
+    check_threads(threads)
+    if threads != "auto":
+        return int(threads)
+    return 1 if batch_size <= SMALL_BATCH else usable_cores()
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """PyTorch's intra-op thread count set to ``count`` for the block, and put back after."""
+    import torch
+
+    before = torch.get_num_threads()
+    if count != before:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)

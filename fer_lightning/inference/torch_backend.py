@@ -1,0 +1,29 @@
+"""Inference through PyTorch: a loaded checkpoint or ensemble (checkpoints/predictor.py) scoring face
+crops with any test-time augmentation, on a thread count chosen per batch (inference/threads.py)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from fer_lightning.config.checks import check_threads
+
+if TYPE_CHECKING:
+    from fer_lightning.checkpoints.predictor import Predictor
+
+
+class TorchClassifier:
+    backend = "torch"
+
+    def __init__(self, predictor: Predictor, threads: int | str = "auto") -> None:
+        check_threads(threads)
+        self.predictor, self.threads = predictor, threads
+        self.class_names = predictor.class_names
+
+    def probabilities(self, faces: np.ndarray, batch_size: int = 256, tta: str = "none") -> np.ndarray:
+        from fer_lightning.inference.scoring import predict_probabilities
+        from fer_lightning.inference.threads import threads_for, torch_threads
+
+        with torch_threads(threads_for(min(len(faces), batch_size), self.threads)):
+            return predict_probabilities(self.predictor.module, faces, batch_size, tta)
