@@ -1,0 +1,101 @@
+"""PublicTest accuracy against cost per face for every shipped model and the members of an ensemble
+sweep: one point per model, drawn into docs/figures/accuracy_cost.png.
+
+    python -m benchmarks.accuracy_cost --data ../shared/datasets/fer2013/fer2013.csv.gz \\
+        [--sweep outputs/multiruns/cpu_ensemble/experiment=cpu_ensemble]
+
+Accuracy: PublicTest (Kaggle's rows, the validation split of data=fer2013), no test-time augmentation.
+Cost: the median milliseconds of one face through ``Recognizer.predict_faces`` on one PyTorch thread
+(and on ONNX Runtime int8 where the model ships such a graph). Say which CPU the figure was made on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fer_lightning import Recognizer
+from fer_lightning.checkpoints.shipped import read_registry
+from fer_lightning.data.readers import read_dataset
+from fer_lightning.runs.provenance import cpu_name
+
+FIGURE = Path(__file__).resolve().parents[1] / "docs" / "figures" / "accuracy_cost.png"
+
+
+def one_face_ms(recognizer: Recognizer, faces: np.ndarray, repeats: int = 200) -> float:
+    for face in faces[:10]:
+        recognizer.predict_faces(face[None])
+    times = []
+    for index in range(repeats):
+        started = time.perf_counter()
+        recognizer.predict_faces(faces[index % len(faces)][None])
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def measure(label: str, source: str, kind: str, images: np.ndarray, labels: np.ndarray,
+            backend: str = "torch", precision: str = "fp32") -> dict:
+    recognizer = Recognizer.from_checkpoint(source, backend=backend, precision=precision, tta="none", threads=1,
+                                            detect_faces=False)
+    accuracy = float(np.mean(recognizer.predict_faces(images).argmax(1) == labels))
+    row = {"model": label, "kind": kind, "backend": f"{backend} {precision}", "public_test": accuracy,
+           "ms_per_face": one_face_ms(recognizer, images)}
+    print(f"{label:40} {row['backend']:17} {accuracy:.2%}  {row['ms_per_face']:.2f} ms")
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="FER2013: Kaggle's fer2013.csv(.gz)")
+    parser.add_argument("--sweep", type=Path, help="a sweep directory whose runs are ensemble members")
+    parser.add_argument("--figure", type=Path, default=FIGURE)
+    args = parser.parse_args()
+    public = read_dataset(args.data)["val"]
+    rows = []
+    registry = read_registry()
+    for name, entry in sorted(registry["models"].items()):
+        kind = "ensemble" if "ensemble" in name else "shipped"
+        rows.append(measure(name, f"pretrained:{name}", kind, public.images, public.labels))
+        if entry.get("onnx_int8", {}).get("none"):
+            rows.append(measure(name, f"pretrained:{name}", kind, public.images, public.labels,
+                                backend="onnxruntime", precision="int8"))
+    if args.sweep:
+        for best in sorted(args.sweep.glob("*/checkpoints/best.ckpt")):
+            rows.append(measure(best.parents[1].name, str(best), "member", public.images, public.labels))
+    draw(rows, args.figure)
+    print(json.dumps({"cpu": cpu_name(), "rows": rows}, indent=2))
+
+
+def draw(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=120)
+    markers = {"shipped": "o", "member": "s", "ensemble": "*"}
+    colors = {"shipped": "C0", "member": "C1", "ensemble": "C3"}
+    for row in rows:
+        filled = row["backend"] == "torch fp32"  # hollow: the same model's int8 graph
+        color = colors[row["kind"]]
+        axes.scatter(row["ms_per_face"], row["public_test"] * 100, marker=markers[row["kind"]], s=70,
+                     facecolors=color if filled else "none", edgecolors=color)
+        axes.annotate(f"{row['model']}" + ("" if filled else " (int8)"), (row["ms_per_face"], row["public_test"] * 100),
+                      fontsize=7, xytext=(4, 3), textcoords="offset points")
+    axes.set_xscale("log")
+    axes.set_xlabel("ms a face, one at a time, one thread (log scale)")
+    axes.set_ylabel("PublicTest accuracy, % (no TTA)")
+    axes.set_title(f"Accuracy against cost per face ({cpu_name()})", fontsize=9)
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+
+
+if __name__ == "__main__":
+    main()
