@@ -177,3 +177,26 @@ def test_replacing_a_published_model_must_be_asked_for_and_says_what_it_replaces
     error = capsys.readouterr().err
     assert stopped.value.code == 2 and "the model tiny (" in error and "pass --replace" in error
     assert json.loads((shelf / "models.json").read_text()) == registry
+
+
+def test_an_ensemble_file_ships_with_its_members_in_fp16(tmp_path):
+    from fer_lightning.sweeps.ensemble import build_ensemble
+    from tests.test_ensemble import fake_sweep
+
+    sweep = fake_sweep(tmp_path, val_accs=[0.6, 0.5, 0.4])
+    build_ensemble(sweep, top_k=2)
+    shelf = tmp_path / "shelf"
+    publish_main([str(sweep / "ensemble.ckpt"), "--name", "tiny-ensemble", "--directory", str(shelf),
+                  "--evaluate-data", "data=synthetic", "--not-default"])
+    entry = json.loads((shelf / "models.json").read_text())["models"]["tiny-ensemble"]
+    assert entry["selection"] == "top_k" and [m["run"] for m in entry["members"]] == [
+        "model.dropout=0.3", "model.dropout=0.4"]
+    assert [m["weight"] for m in entry["members"]] == [0.5, 0.5]
+    stored = torch.load(shelf / entry["file"], weights_only=True)
+    assert all(t.dtype == torch.float16 for m in stored["members"] for t in m["state_dict"].values()
+               if t.is_floating_point())
+    assert str(tmp_path) not in json.dumps(entry) and "run_dir" not in stored["members"][0]  # no local paths
+    faces = generate_synthetic_faces(16, seed=5).images
+    full = predict_probabilities(load_predictor(sweep / "ensemble.ckpt").module, faces)
+    compact = predict_probabilities(load_predictor(shelf / entry["file"]).module, faces)
+    assert np.abs(full - compact).max() < 2e-3 and abs(entry["val_accuracy"] - entry["val_accuracy_of_checkpoint"]) < 0.001

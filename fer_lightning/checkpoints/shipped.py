@@ -89,17 +89,34 @@ def pretrained_entry(ckpt_path: Any = PRETRAINED, directory: Path | None = None)
     return {"name": name, **registry["models"][name]}
 
 
-def compact_checkpoint(checkpoint: dict[str, Any]) -> dict[str, Any]:
-    """A model checkpoint reduced to what inference needs: the network's settings and fp16 weights."""
+# What a shipped ensemble keeps of each member besides its network: plain values that describe it.
+MEMBER_KEYS = ("overrides", "best_val_acc", "val_acc", "weight")
+
+
+def compact_network(member: dict[str, Any]) -> dict[str, Any]:
+    """A model checkpoint (or ensemble member) reduced to what inference needs: the network's settings
+    and fp16 weights."""
     from fer_lightning.models.architectures import with_nested_net
 
-    hparams = with_nested_net(checkpoint.get("hyper_parameters") or {})
+    hparams = with_nested_net(member.get("hyper_parameters") or {})
     return {
-        "fer_lightning": {"kind": "model", "format": 1},
         "hyper_parameters": {key: hparams[key] for key in NETWORK_KEYS if key in hparams},
         "state_dict": {key: value.half() if value.is_floating_point() else value
-                       for key, value in checkpoint["state_dict"].items()},
+                       for key, value in member["state_dict"].items()},
     }
+
+
+def compact_checkpoint(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """A model checkpoint or an ensemble file reduced to what inference needs. An ensemble keeps its
+    weights, selection, class names and data settings, and of each member its network and the plain
+    values that describe it (never where its run lay on the machine that built it)."""
+    marker = checkpoint.get("fer_lightning") or {}
+    if marker.get("kind") != "ensemble":
+        return {"fer_lightning": {"kind": "model", "format": 1}, **compact_network(checkpoint)}
+    members = [{**compact_network(member), "run": Path(str(member.get("run_dir", f"member {index}"))).name,
+                **{key: member[key] for key in MEMBER_KEYS if key in member}}
+               for index, member in enumerate(checkpoint["members"])]
+    return {"fer_lightning": dict(marker), "weights": list(checkpoint["weights"]), "members": members}
 
 
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
