@@ -25,6 +25,9 @@ class Predictor:
     weights: tuple[float, ...]  # one per member, summing to 1
     hyper_parameters: tuple[dict[str, Any], ...]  # one per member
     data: dict[str, Any] | None = None  # the data config an ensemble was chosen on (plain values)
+    # Divides the log-probabilities before the softmax (inference/calibration.py): a shipped model's is
+    # in its registry entry; 1.0 leaves the probabilities as the network gives them.
+    temperature: float = 1.0
 
     @property
     def member_count(self) -> int:
@@ -72,4 +75,17 @@ def load_predictor(path: str | Path) -> Predictor:
         hyper_parameters=hparams,
         # Checked now: an ensemble file is data, and its data settings must not name code.
         data=data_settings(stored_data, where=str(path)) if stored_data is not None else None,
+        temperature=shipped_temperature(path),
     )
+
+
+def shipped_temperature(path: Path) -> float:
+    """A shipped model's fitted temperature (models.json ``temperature``); 1.0 for any other file."""
+    from fer_lightning.checkpoints.shipped import is_pretrained, pretrained_entry
+
+    if not is_pretrained(path):
+        return 1.0
+    value = pretrained_entry(str(path)).get("temperature", 1.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 100:
+        raise CheckpointError(f"{path}: its temperature in models.json must be a positive number, not {value!r}")
+    return float(value)
