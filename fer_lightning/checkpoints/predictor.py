@@ -80,12 +80,18 @@ def load_predictor(path: str | Path) -> Predictor:
 
 
 def shipped_temperature(path: Path) -> float:
-    """A shipped model's fitted temperature (models.json ``temperature``); 1.0 for any other file."""
-    from fer_lightning.checkpoints.shipped import is_pretrained, pretrained_entry
+    """A shipped model's fitted temperature (models.json ``temperature``), named as ``pretrained[:name]``
+    or by its file (as the demo's catalog resolves it); 1.0 for any other file."""
+    from fer_lightning.checkpoints.shipped import PRETRAINED_DIR, is_pretrained, pretrained_entry, read_registry
 
-    if not is_pretrained(path):
+    if is_pretrained(path):
+        entry = pretrained_entry(str(path))
+    elif path.resolve().parent == PRETRAINED_DIR.resolve():
+        entries = [e for e in read_registry()["models"].values() if e.get("file") == path.name]
+        entry = entries[0] if entries else {}
+    else:
         return 1.0
-    value = pretrained_entry(str(path)).get("temperature", 1.0)
+    value = entry.get("temperature", 1.0)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 100:
         raise CheckpointError(f"{path}: its temperature in models.json must be a positive number, not {value!r}")
     return float(value)

@@ -293,6 +293,7 @@ def check_evaluate_config(cfg: DictConfig) -> None:
     check_choice("tta", cfg.tta, TTA_CHOICES)
     check_choice("split", cfg.split, EVAL_SPLITS)
     check_seed(cfg.seed)
+    check_bool("calibrate", _get(cfg, "calibrate", False))
     check_file_name("output", _get(cfg, "output"), required=False)
     test_path = _get(cfg, "data.test_path")
     check_file_name("data.test_path", test_path, required=False)

@@ -232,10 +232,11 @@ def detect_face_boxes(gray: np.ndarray, detector) -> list[Box]:
     return [box for box, _ in detect_with_landmarks(gray, detector)]
 
 
-def detect_with_landmarks(gray: np.ndarray, detector) -> list[tuple[Box, np.ndarray | None]]:
-    """(box, landmarks or None) of each face, left to right."""
+def detect_with_landmarks(gray: np.ndarray, detector, align: bool = False) -> list[tuple[Box, np.ndarray | None]]:
+    """(box, landmarks or None) of each face, left to right; ``align``: landmarks precise enough to
+    turn the face by (YuNet looks twice)."""
     if hasattr(detector, "detect"):
-        found = [(box, landmarks) for box, landmarks, _ in detector.detect(gray)]
+        found = [(box, landmarks) for box, landmarks, _ in detector.detect(gray, second_look=align)]
     else:
         found = [(box, None) for box in detector(gray)]
     return sorted(found, key=lambda f: (f[0][0], f[0][1]))
@@ -293,7 +294,7 @@ def find_faces(
         return [Face((0, 0, width, height), resize_to_model(gray))]
     detector = detector if detector is not None else face_detector(DEFAULT_DETECTOR, min_size)
     faces = []
-    for box, landmarks in detect_with_landmarks(gray, detector):
+    for box, landmarks in detect_with_landmarks(gray, detector, align):
         if align and landmarks is not None:
             crop = resize_to_model(align_face(gray, landmarks))
         else:

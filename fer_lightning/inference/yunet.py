@@ -19,8 +19,8 @@ import numpy as np
 from fer_lightning.errors import FerError
 
 MODEL_DIR = Path(__file__).parent / "face_models" / "yunet"
-MODEL_FILE = "yunet_s_640_640.onnx"
-MODEL_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
+MODEL_FILE = "yunet_n_640_640.onnx"
+MODEL_SHA256 = "25a606a145a5b6d7271ae138fbd00eba91dad8b83222ae3f2c7ecd0f4a7b0e31"
 # One thread: on 2 shared cores the network ran several times slower on 2 threads than on 1, and
 # a photo's few milliseconds gain nothing from more.
 THREADS = 1
@@ -34,6 +34,10 @@ MAX_SIDE = 800
 # Small photos are enlarged to this long side: blurred faces in a 200-px picture are found more often
 # (benchmarks/face_detectors.py).
 MIN_SIDE = 400
+# The landmarks of a tilted face come out pulled toward an upright face's (a 20-degree tilt reads as
+# about 10). A second look at a square of this many eye distances around the eyes, turned by the first
+# reading, leaves under 5 degrees from -30 to +30 (benchmarks/face_alignment.py).
+SECOND_LOOK_SIDE = 3.0
 
 
 def file_sha256(path: Path) -> str:
@@ -77,8 +81,10 @@ class YuNetDetector:
             raise FerError(f"face_detector=yunet: OpenCV cannot read the model {path}") from None
         self.min_size = min_size
 
-    def detect(self, gray: np.ndarray) -> list[tuple[tuple[int, int, int, int], np.ndarray, float]]:
-        """(box, landmarks (5, 2) in the photo's pixels, score) of each face."""
+    def detect(self, gray: np.ndarray,
+               second_look: bool = False) -> list[tuple[tuple[int, int, int, int], np.ndarray, float]]:
+        """(box, landmarks (5, 2) in the photo's pixels, score) of each face; ``second_look`` reads
+        each face's landmarks again with the face turned upright (for alignment)."""
         height, width = gray.shape[:2]
         scale = min(max(1.0, MIN_SIDE / max(height, width)), MAX_SIDE / max(height, width))
         interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
@@ -94,8 +100,30 @@ class YuNetDetector:
             right, bottom = min(width, int(round(x + w))), min(height, int(round(y + h)))
             if min(right - left, bottom - top) >= self.min_size:
                 landmarks = (row[4:14].reshape(5, 2) / scale).astype(np.float32)
+                if second_look:
+                    landmarks = self.look_again(gray, landmarks)
                 faces.append(((left, top, right - left, bottom - top), landmarks, float(row[14])))
         return faces
+
+    def look_again(self, gray: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+        """The landmarks read from the face turned by their first reading's eye angle, in the photo's pixels."""
+        import math
+
+        from fer_lightning.inference.alignment import eye_angle
+
+        (x1, y1), (x2, y2) = (float(v) for v in landmarks[0]), (float(v) for v in landmarks[1])
+        centre = ((x1 + x2) / 2, (y1 + y2) / 2)
+        side = max(int(round(SECOND_LOOK_SIDE * math.hypot(x2 - x1, y2 - y1))), 8)
+        matrix = cv2.getRotationMatrix2D(centre, eye_angle(landmarks), 1.0)
+        matrix[:, 2] += (side / 2 - centre[0], side / 2 - centre[1])
+        patch = cv2.warpAffine(gray, matrix, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        found = self.detect(patch)
+        if not found:
+            return landmarks
+        # The face whose eyes are nearest the square's centre is the one looked at.
+        _, again, _ = min(found, key=lambda f: float(np.hypot(*(f[1][:2].mean(axis=0) - side / 2))))
+        back = cv2.invertAffineTransform(matrix)
+        return (np.hstack([again, np.ones((5, 1), np.float32)]) @ back.T).astype(np.float32)
 
     def __call__(self, gray: np.ndarray) -> list[tuple[int, int, int, int]]:
         return [box for box, _, _ in self.detect(gray)]

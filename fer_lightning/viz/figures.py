@@ -339,6 +339,33 @@ def video_tracks(table: str | Path) -> tuple[dict[int, tuple[list[float], list[s
     return tracks, names
 
 
+def reliability_figure(before: Mapping[str, Sequence[float]], after: Mapping[str, Sequence[float]],
+                       temperature: float, ece_before: float, ece_after: float) -> Figure:
+    """A reliability diagram: per confidence bin, the accuracy against the mean confidence, before and
+    after temperature scaling (a calibrated model lies on the diagonal); below, the share of faces in
+    each bin."""
+    figure = new_figure(6.0, 6.0)
+    curve_axes, share_axes = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    curve_axes.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1, label="calibrated")
+    for table, name, color in ((before, f"T = 1 (ECE {ece_before:.3f})", "tab:blue"),
+                               (after, f"T = {temperature:.3f} (ECE {ece_after:.3f})", "tab:orange")):
+        confidence, accuracy = np.asarray(table["confidence"], float), np.asarray(table["accuracy"], float)
+        kept = np.isfinite(confidence)
+        curve_axes.plot(confidence[kept], accuracy[kept], marker="o", color=color, label=name)
+    curve_axes.set_xlim(0, 1)
+    curve_axes.set_ylim(0, 1)
+    curve_axes.set_ylabel("accuracy")
+    curve_axes.set_title("Reliability: accuracy against confidence")
+    curve_axes.grid(alpha=0.3)
+    curve_axes.legend(loc="upper left", fontsize="small")
+    lower, upper = np.asarray(before["lower"], float), np.asarray(before["upper"], float)
+    share_axes.bar(lower, before["share"], width=upper - lower, align="edge", alpha=0.5, color="tab:blue")
+    share_axes.bar(lower, after["share"], width=upper - lower, align="edge", alpha=0.5, color="tab:orange")
+    share_axes.set_xlabel("confidence (probability of the label)")
+    share_axes.set_ylabel("share of faces")
+    return figure
+
+
 def face_panels_figure(crops: Sequence[np.ndarray], attributions: Sequence[np.ndarray],
                        probabilities: Sequence[Mapping[str, float]], method: str) -> Figure:
     """One row per face: its 48x48 crop under the attribution map, and its probabilities as bars
