@@ -1,6 +1,7 @@
 """python -m benchmarks.fer2013_framing [--csv fer2013.csv.gz] [--faces N] [--recut]
 
-Where FER2013's faces have their eyes: YuNet (the shipped detector) on FER2013's Training faces,
+Where FER2013's faces have their eyes: YuNet (the shipped detector, its landmarks read as alignment
+reads them) on FER2013's Training faces,
 each scaled up 4x and set in a replicated border so the detector sees a face of about 190 px with
 some surroundings; the medians of the eyes' midpoint and distance, as fractions of the 48-px crop,
 are the framing ``fer_lightning/inference/alignment.py`` cuts aligned faces with.
@@ -46,7 +47,8 @@ def in_picture(face: np.ndarray) -> np.ndarray:
 def best_face(detector, picture: np.ndarray):
     """The most confident face whose eyes lie inside the original crop, or None."""
     inside = []
-    for box, landmarks, score in detector.detect(picture):
+    # Read as alignment reads them: twice, the second time with the face turned upright.
+    for box, landmarks, score in detector.detect(picture, second_look=True):
         middle = (landmarks[0] + landmarks[1]) / 2
         if PAD <= middle[0] < PAD + 48 * SCALE and PAD <= middle[1] < PAD + 48 * SCALE:
             inside.append((score, box, landmarks))

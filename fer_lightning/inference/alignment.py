@@ -15,10 +15,10 @@ import numpy as np
 
 # Where FER2013's faces have their eyes, as fractions of the crop's side: the point between the eyes,
 # and the distance between them. benchmarks/fer2013_framing.py measured the medians over 3,000
-# Training faces (YuNet found 2,889): 0.501, 0.384 and 0.359 (half of the faces from 0.316 to 0.393).
+# Training faces (YuNet found 2,884): 0.501, 0.365 and 0.389 (half of the faces from 0.349 to 0.431).
 EYES_X = 0.501
-EYES_Y = 0.384
-EYE_DISTANCE = 0.359
+EYES_Y = 0.365
+EYE_DISTANCE = 0.389
 
 
 def eye_angle(landmarks: np.ndarray) -> float:
