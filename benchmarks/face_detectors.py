@@ -121,10 +121,9 @@ def detectors() -> list[tuple[str, Any]]:
     from fer_lightning.inference.faces import FACE_DETECTORS, face_detector
     from fer_lightning.inference.yunet import MODEL_FILE, YuNetDetector
 
-    built = [(f"yunet ({MODEL_FILE})" if name == "yunet" else name, lambda name=name: face_detector(name, min_size=30))
-             for name in FACE_DETECTORS]
+    built = [(name, lambda name=name: face_detector(name, min_size=30)) for name in FACE_DETECTORS]
     if YUNET_S[0].is_file():
-        built.append((f"yunet ({YUNET_S[0].name}, not shipped)",
+        built.append((f"{YUNET_S[0].name} (not shipped; yunet is {MODEL_FILE})",
                       lambda: YuNetDetector(30, model=YUNET_S[0], sha256=YUNET_S[1])))
     return built
 
