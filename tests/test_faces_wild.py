@@ -238,6 +238,21 @@ def test_a_temperature_fitted_on_a_small_set_lowers_its_calibration_error():
     assert apply_temperature(probabilities, 1.0) is probabilities
 
 
+def test_evaluate_fits_a_temperature_and_draws_the_reliability_diagram(checkpoint, tmp_path):  # noqa: F811
+    import json
+
+    output = tmp_path / "eval.json"
+    result = run_cli("fer_lightning.evaluate", f"ckpt_path={checkpoint}", "calibrate=true", f"output={output}")
+    assert result.returncode == 0, result.stderr
+    fit = json.loads(output.read_text())["calibration"]
+    assert fit["fitted_temperature"] > 0 and fit["temperature"] in (fit["fitted_temperature"], 1.0)
+    assert (fit["temperature"] == 1.0) == (fit["ece_after"] >= fit["ece_before"])
+    assert fit["nll_after"] <= fit["nll_before"] + 1e-9
+    diagram = cv2.imread(fit["reliability_diagram"])
+    assert diagram is not None and diagram.shape[0] > 300
+    assert "expected calibration error" in result.stdout
+
+
 def test_a_shipped_models_temperature_is_read_and_faces_below_the_threshold_are_uncertain(checkpoint):  # noqa: F811
     from fer_lightning.checkpoints.predictor import load_predictor
     from fer_lightning.checkpoints.shipped import pretrained_entry

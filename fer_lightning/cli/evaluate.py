@@ -26,7 +26,7 @@ def write_reliability(result: dict) -> Path:
     from fer_lightning.viz.figures import figure_to_png, reliability_figure
 
     fit = result["calibration"]
-    target = Path(result["output"]).with_name(f"{Path(result['output']).stem}_reliability.png")
+    target = Path(fit["reliability_diagram"])
     figure = reliability_figure(fit["reliability_before"], fit["reliability_after"], fit["fitted_temperature"],
                                 fit["ece_before"], fit["ece_after"])
     write_bytes(target, figure_to_png(figure))

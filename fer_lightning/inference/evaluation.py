@@ -146,12 +146,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
         # Fitted on the network's own probabilities (temperature 1), whatever temperature it carries now.
         result["calibration"] = {"model_temperature": predictor.temperature,
-                                 **calibration_report(probabilities, data.labels)}
+                                 **calibration_report(probabilities, data.labels),
+                                 # Drawn there by the command (the figures are not this layer's).
+                                 "reliability_diagram": str(output.with_name(f"{output.stem}_reliability.png"))}
     output.parent.mkdir(parents=True, exist_ok=True)
     write_text(output, json.dumps(result, indent=2) + "\n")
     show(result)
     log.info("wrote %s", output)
-    return {**result, "output": str(output)}
+    return result
 
 
 def show(result: dict[str, Any]) -> None:
