@@ -26,7 +26,7 @@ from fer_lightning.data.datamodule import FERDataModule
 from fer_lightning.data.synthetic import generate_synthetic_faces
 from fer_lightning.errors import CheckpointError, ConfigError, DataFormatError, FerError
 from fer_lightning.inference.evaluation import evaluate
-from fer_lightning.inference.faces import face_detector, crop_face, find_faces, load_cascade
+from fer_lightning.inference.faces import crop_face, face_detector, find_faces, load_cascade
 from fer_lightning.inference.prediction import predict
 from fer_lightning.inference.scoring import predict_probabilities
 from tests.conftest import compose_config

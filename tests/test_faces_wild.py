@@ -284,3 +284,18 @@ def test_predict_prints_a_line_per_face(checkpoint, tmp_path):  # noqa: F811
     assert any(line.startswith("wall.png") and "no face found" in line for line in result.stdout.splitlines())
     assert math.isclose(sum(float(row[n]) for n in ("angry", "disgust", "fear", "happy", "neutral", "sad",
                                                        "surprise")), 1.0, abs_tol=1e-4)
+
+
+@pytest.mark.parametrize(("setting", "expected"), [
+    ("track_smoothing=1.5", "track_smoothing=1.5 is not allowed: a number from 0"),
+    ("uncertain_below=2", "uncertain_below=2 is not allowed: a probability from 0 to 1"),
+    ("align=sometimes", "align='sometimes' is not allowed: true or false"),
+    ("face_detector=retina", "face_detector='retina'"),
+])
+def test_a_wrong_face_setting_is_one_line_naming_it(setting, expected, tmp_path):
+    cv2.imwrite(str(tmp_path / "astronaut.png"), astronaut_bgr())
+    result = run_cli("fer_lightning.predict", f"input={tmp_path / 'astronaut.png'}", f"output={tmp_path / 'f.csv'}",
+                     setting)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and expected in line, line

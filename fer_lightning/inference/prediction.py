@@ -126,9 +126,8 @@ def write_image_results(results: list[ImageResult], class_names: tuple[str, ...]
 
 
 def recognizer_for(predictor: Predictor, cfg: DictConfig) -> Recognizer:
-    from fer_lightning.inference.recognizer import Recognizer
-
     from fer_lightning.config.choices import FACE_DETECTORS
+    from fer_lightning.inference.recognizer import Recognizer
 
     return Recognizer(predictor, detect_faces=detect_option(cfg.detect_faces),
                       face_detector=str(cfg.get("face_detector", FACE_DETECTORS[0])), align=cfg.get("align", True),
