@@ -9,6 +9,7 @@ README beside it) and is checked by its sha256 before OpenCV reads it.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +18,7 @@ import cv2
 import numpy as np
 
 from fer_lightning.errors import FerError
+from fer_lightning.inference.alignment import eye_angle
 
 MODEL_DIR = Path(__file__).parent / "face_models" / "yunet"
 MODEL_FILE = "yunet_n_640_640.onnx"
@@ -25,7 +27,8 @@ MODEL_SHA256 = "25a606a145a5b6d7271ae138fbd00eba91dad8b83222ae3f2c7ecd0f4a7b0e31
 # a photo's few milliseconds gain nothing from more.
 THREADS = 1
 # A face below this score is not reported. OpenCV's own default, 0.9, misses blurred faces; on
-# benchmarks/face_detectors.py 0.5 found the most faces (112 of 115) with no false alarm.
+# benchmarks/face_detectors.py 0.5 found 111 of 115 faces with no false alarm
+# (0.6: 110, 0.7: 109).
 SCORE_THRESHOLD = 0.5
 NMS_THRESHOLD = 0.3
 # Photos are shrunk to this long side first: the network's cost grows with the pixel count, and it
@@ -112,10 +115,6 @@ class YuNetDetector:
 
     def look_again(self, gray: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         """The landmarks read from the face turned by their first reading's eye angle, in the photo's pixels."""
-        import math
-
-        from fer_lightning.inference.alignment import eye_angle
-
         (x1, y1), (x2, y2) = (float(v) for v in landmarks[0]), (float(v) for v in landmarks[1])
         centre = ((x1 + x2) / 2, (y1 + y2) / 2)
         side = SECOND_LOOK_PIXELS
