@@ -61,6 +61,23 @@ def test_the_model_file_is_checked_by_its_sha256(tmp_path):
         YuNetDetector(model=tmp_path / "nowhere.onnx")
 
 
+def test_the_model_file_goes_into_the_wheel():
+    """Hatch puts every file of the package into the wheel except what .gitignore leaves out."""
+    import subprocess
+
+    from fer_lightning.inference.yunet import MODEL_DIR, MODEL_FILE
+    from tests.helpers import ROOT
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11 on
+    wheel = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"]
+    assert "fer_lightning" in wheel["packages"] and MODEL_DIR.is_relative_to(ROOT / "fer_lightning")
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout: .gitignore cannot be asked")
+    for name in (MODEL_FILE, "LICENSE", "README.md"):
+        ignored = subprocess.run(["git", "check-ignore", "-q", str(MODEL_DIR / name)], cwd=ROOT)
+        assert ignored.returncode == 1, f"{name} is git-ignored, so the wheel would leave it out"
+
+
 def test_yunet_runs_on_one_opencv_thread_and_gives_the_setting_back(monkeypatch):
     from fer_lightning.inference import yunet
 

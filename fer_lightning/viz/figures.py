@@ -294,12 +294,14 @@ def track_timeline_figure(tracks: Mapping[int, tuple[Sequence[float], Sequence[s
     figure = new_figure(10.0, 5.2)
     label_axes, probability_axes = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1.3, 1]})
     rows = {name: index for index, name in enumerate(class_names)}
-    for number, (times, labels, probabilities) in sorted(tracks.items()):
+    # Tracks showing the same label are drawn a little apart, so that none hides another.
+    spread = min(0.3, 0.6 / max(1, len(tracks)))
+    for order, (number, (times, labels, probabilities)) in enumerate(sorted(tracks.items())):
         times = np.asarray(times, dtype=float)
         # A gap longer than three of the track's usual steps: the face was away, so the line breaks.
         steps = np.diff(times)
         breaks = np.flatnonzero(steps > 3 * np.median(steps)) + 1 if len(steps) else []
-        values = np.array([rows[label] for label in labels], dtype=float)
+        values = np.array([rows[label] for label in labels], dtype=float) + (order - (len(tracks) - 1) / 2) * spread
         chances = np.asarray(probabilities, dtype=float)
         times, values, chances = (np.insert(a, breaks, np.nan) for a in (times, values, chances))
         line, = label_axes.step(times, values, where="post", linewidth=2, label=f"track {number}")
