@@ -26,7 +26,7 @@ from fer_lightning.data.datamodule import FERDataModule
 from fer_lightning.data.synthetic import generate_synthetic_faces
 from fer_lightning.errors import CheckpointError, ConfigError, DataFormatError, FerError
 from fer_lightning.inference.evaluation import evaluate
-from fer_lightning.inference.faces import crop_face, find_faces, load_cascade
+from fer_lightning.inference.faces import crop_face, face_detector, find_faces, load_cascade
 from fer_lightning.inference.prediction import predict
 from fer_lightning.inference.scoring import predict_probabilities
 from tests.conftest import compose_config
@@ -324,7 +324,7 @@ def test_detection_reports_a_missing_cascade_clearly(monkeypatch, tmp_path):
     with pytest.raises(FerError, match="OpenCV 5"):
         load_cascade()
     with pytest.raises(FerError, match="haarcascade_frontalface_default.xml"):
-        find_faces(astronaut_bgr(), detect=True)  # the default detector is the cascade
+        find_faces(astronaut_bgr(), detect=True, detector=face_detector("haar"))
     assert len(find_faces(astronaut_bgr(), detect=False)) == 1  # no detector needed
 
 

@@ -66,7 +66,7 @@ def test_help_explains_each_setting_from_the_config_comments():
     text = result.stdout
     assert "  tta=flip" in text and "# Test-time augmentation: flip" in text
     assert text.index("# Test-time augmentation") < text.index("  tta=flip")
-    assert "  face_detector=haar" in text and "hog: dlib's HOG detector" in text
+    assert "  face_detector=yunet" in text and "hog: dlib's HOG detector" in text
 
 
 def test_train_help_is_a_page_not_a_dump():

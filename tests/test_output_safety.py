@@ -183,7 +183,10 @@ def test_annotated_photos_show_each_label_with_its_probability(checkpoint, photo
                            "annotate=true"))
     found = [face for entry in json.loads(output.read_text()) for face in entry["faces"]]
     assert len(found) == 2
-    assert drawn_captions == [f"{face['label']} {face['probabilities'][face['label']]:.2f}" for face in found]
+    # An untrained model is unsure of everything: its captions say so.
+    assert drawn_captions == [f"{face['label']} {face['probabilities'][face['label']]:.2f}"
+                              + " uncertain" * face["uncertain"] for face in found]
+    assert all(face["uncertain"] for face in found)
     for name in ("face0.png", "face1.png"):
         assert (tmp_path / "faces_annotated" / name).is_file()
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from fer_lightning.checkpoints.ensemble_file import SoftmaxAverage, is_ensemble_checkpoint, member_checkpoints
 from fer_lightning.checkpoints.model_file import is_model_checkpoint, network_from_checkpoint, read_checkpoint
+from fer_lightning.checkpoints.shipped import shipped_temperature
 from fer_lightning.classes import CLASS_NAMES
 from fer_lightning.data.settings import data_settings
 from fer_lightning.errors import CheckpointError
@@ -25,6 +26,9 @@ class Predictor:
     weights: tuple[float, ...]  # one per member, summing to 1
     hyper_parameters: tuple[dict[str, Any], ...]  # one per member
     data: dict[str, Any] | None = None  # the data config an ensemble was chosen on (plain values)
+    # Divides the log-probabilities before the softmax (inference/calibration.py): a shipped model's is
+    # in its registry entry; 1.0 leaves the probabilities as the network gives them.
+    temperature: float = 1.0
 
     @property
     def member_count(self) -> int:
@@ -72,4 +76,5 @@ def load_predictor(path: str | Path) -> Predictor:
         hyper_parameters=hparams,
         # Checked now: an ensemble file is data, and its data settings must not name code.
         data=data_settings(stored_data, where=str(path)) if stored_data is not None else None,
+        temperature=shipped_temperature(path),
     )

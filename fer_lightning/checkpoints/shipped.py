@@ -93,6 +93,22 @@ def pretrained_entry(ckpt_path: Any = PRETRAINED, directory: Path | None = None)
 MEMBER_KEYS = ("overrides", "best_val_acc", "val_acc", "weight")
 
 
+def shipped_temperature(path: Any) -> float:
+    """A shipped model's fitted temperature (models.json ``temperature``), named as ``pretrained[:name]``
+    or by its file (as the demo's catalog resolves it); 1.0 for any other file."""
+    if is_pretrained(path):
+        entry = pretrained_entry(str(path))
+    elif Path(path).resolve().parent == PRETRAINED_DIR.resolve():
+        entries = [e for e in read_registry()["models"].values() if e.get("file") == Path(path).name]
+        entry = entries[0] if entries else {}
+    else:
+        return 1.0
+    value = entry.get("temperature", 1.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 100:
+        raise CheckpointError(f"{path}: its temperature in models.json must be a positive number, not {value!r}")
+    return float(value)
+
+
 def compact_network(member: dict[str, Any]) -> dict[str, Any]:
     """A model checkpoint (or ensemble member) reduced to what inference needs: the network's settings
     and fp16 weights."""

@@ -32,8 +32,9 @@ def demo(cfg: DictConfig) -> None:
 
     catalog = ModelCatalog.build(str(cfg.ckpt_path), [str(folder) for folder in cfg.models])
     recognizers = Recognizers(max_models=int(cfg.max_models), detect_faces=detect_option(cfg.detect_faces),
-                              face_detector=str(cfg.face_detector), margin=float(cfg.margin),
-                              min_face_size=int(cfg.min_face_size), tta=str(cfg.tta))
+                              face_detector=str(cfg.face_detector), align=cfg.align, margin=float(cfg.margin),
+                              min_face_size=int(cfg.min_face_size), uncertain_below=float(cfg.uncertain_below),
+                              tta=str(cfg.tta))
     recognizers.get(catalog.source(catalog.default))  # a wrong checkpoint stops here, in one line
     page = build_page(catalog, recognizers, str(cfg.method))
     if not is_loopback(str(cfg.host)):

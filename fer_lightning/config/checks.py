@@ -296,6 +296,7 @@ def check_evaluate_config(cfg: DictConfig) -> None:
     check_choice("tta", cfg.tta, TTA_CHOICES)
     check_choice("split", cfg.split, EVAL_SPLITS)
     check_seed(cfg.seed)
+    check_bool("calibrate", _get(cfg, "calibrate", False))
     check_file_name("output", _get(cfg, "output"), required=False)
     test_path = _get(cfg, "data.test_path")
     check_file_name("data.test_path", test_path, required=False)
@@ -305,12 +306,16 @@ def check_evaluate_config(cfg: DictConfig) -> None:
         check_data_source(cfg.data)
 
 
-def check_face_settings(detect_faces: Any, face_detector: Any, margin: Any, min_face_size: Any, tta: Any) -> None:
+def check_face_settings(detect_faces: Any, face_detector: Any, margin: Any, min_face_size: Any, tta: Any,
+                        align: Any = True, uncertain_below: Any = 0.0) -> None:
     """How faces are found, cut and classified (conf/face_options.yaml): the one check that predict, the
     demo and the Python API's Recognizer share. ``detect_faces`` None means auto."""
     if detect_faces is not None:
         check_choice("detect_faces", detect_faces, DETECT_FACES)
     check_choice("face_detector", face_detector, FACE_DETECTORS)
+    check_bool("align", align)
+    if not _is_number(uncertain_below) or not 0 <= uncertain_below <= 1:
+        _fail("uncertain_below", uncertain_below, "a probability from 0 to 1 (0: no face is marked uncertain)")
     # Beyond 1 the face fills less than a third of the 48x48 crop: nothing like the training faces.
     if not _is_number(margin) or not 0 <= margin <= 1:
         _fail("margin", margin, "a number from 0 to 1 (the border around each face, as a fraction of its size)")
@@ -320,8 +325,9 @@ def check_face_settings(detect_faces: Any, face_detector: Any, margin: Any, min_
 
 def check_face_options(cfg: DictConfig) -> None:
     """The face options of a command's config (predict, the demo)."""
-    check_face_settings(cfg.detect_faces, _get(cfg, "face_detector", "haar"), cfg.margin, cfg.min_face_size,
-                        _get(cfg, "tta", "none"))
+    check_face_settings(cfg.detect_faces, _get(cfg, "face_detector", FACE_DETECTORS[0]), cfg.margin,
+                        cfg.min_face_size, _get(cfg, "tta", "none"), _get(cfg, "align", True),
+                        _get(cfg, "uncertain_below", 0.0))
 
 
 def check_predict_config(cfg: DictConfig) -> None:
@@ -336,6 +342,9 @@ def check_predict_config(cfg: DictConfig) -> None:
         raise ConfigError(f"output={cfg.output}: predictions are written as {' or '.join(PREDICT_OUTPUT_SUFFIXES)}")
     check_face_options(cfg)
     check_positive_int("every_n_frames", _get(cfg, "every_n_frames", 1))
+    smoothing = _get(cfg, "track_smoothing", 0.5)
+    if not _is_number(smoothing) or not 0 <= smoothing < 1:
+        _fail("track_smoothing", smoothing, "a number from 0 (no smoothing) up to, not including, 1")
     check_bool("annotate", cfg.annotate)
     check_file_name("annotate_dir", _get(cfg, "annotate_dir"), required=False)
 

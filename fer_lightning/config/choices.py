@@ -33,9 +33,9 @@ TTA_CHOICES = ("none", "flip", "ten_crop")
 ATTRIBUTION_METHODS = ("saliency", "integrated_gradients", "gradcam")
 # test: the held-out split; val: the split runs and test-time augmentation are chosen on.
 EVAL_SPLITS = ("test", "val")
-# Face detectors of predict, the API and the demo (inference/faces.py): OpenCV's Haar cascade, dlib's HOG
-# and dlib's MMOD CNN.
-FACE_DETECTORS = ("haar", "hog", "cnn")
+# Face detectors of predict, the API and the demo (inference/faces.py): YuNet through OpenCV (the default:
+# the first), OpenCV's Haar cascade, dlib's HOG and dlib's MMOD CNN.
+FACE_DETECTORS = ("yunet", "haar", "hog", "cnn")
 # detect_faces: null means auto.
 DETECT_FACES = (True, False, "auto")
 # What predict writes for photos: a table of faces, or the same as JSON.

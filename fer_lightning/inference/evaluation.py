@@ -141,6 +141,14 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "class_names": list(predictor.class_names),
         **classification_metrics(probabilities, data.labels, predictor.class_names),
     }
+    if cfg.get("calibrate", False):
+        from fer_lightning.inference.calibration import calibration_report
+
+        # Fitted on the network's own probabilities (temperature 1), whatever temperature it carries now.
+        result["calibration"] = {"model_temperature": predictor.temperature,
+                                 **calibration_report(probabilities, data.labels),
+                                 # Drawn there by the command (the figures are not this layer's).
+                                 "reliability_diagram": str(output.with_name(f"{output.stem}_reliability.png"))}
     output.parent.mkdir(parents=True, exist_ok=True)
     write_text(output, json.dumps(result, indent=2) + "\n")
     show(result)
@@ -161,3 +169,9 @@ def show(result: dict[str, Any]) -> None:
     for name, row in result["per_class"].items():
         table.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}", str(row["support"]))
     console().print(table)
+    if "calibration" in result:
+        fit = result["calibration"]
+        kept = "kept" if fit["temperature"] != 1.0 else "not kept (it did not lower the calibration error): 1.0"
+        console().print(f"temperature {fit['fitted_temperature']:.3f} fitted on these {result['num_images']} faces, "
+                        f"{kept}; expected calibration error {fit['ece_before']:.4f} -> {fit['ece_after']:.4f}, "
+                        f"negative log-likelihood {fit['nll_before']:.4f} -> {fit['nll_after']:.4f}")

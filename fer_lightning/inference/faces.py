@@ -1,9 +1,10 @@
-"""Faces in ordinary photos: find them (OpenCV's Haar cascade by default; dlib's HOG or CNN detector
-as options) and crop each to 48x48 gray.
+"""Faces in ordinary photos: find them (YuNet by default, with five landmarks a face; OpenCV's Haar
+cascade, dlib's HOG or CNN detector as options) and crop each to 48x48 gray.
 
 The network was trained on FER2013-style crops (a face filling a square 48x48 gray image), so a
-photo is cut the same way: a square around each detected face with a small margin, resized with
-area interpolation. Images that already are such crops are used whole.
+photo is cut the same way: a face with landmarks is turned upright and framed as FER2013 frames its
+faces (alignment.py); one without is cut as a square around its box with a small margin. Either is
+resized with area interpolation. Images that already are such crops are used whole.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from fer_lightning.data.readers.image_decode import (
     quiet_opencv,
 )
 from fer_lightning.errors import DataFormatError, FerError
+from fer_lightning.inference.alignment import align_face
+from fer_lightning.inference.yunet import YuNetDetector
 
 CASCADE_NAME = "haarcascade_frontalface_default.xml"
 # Images this small are taken to be face crops already: the cascade cannot find faces in them.
@@ -41,6 +44,8 @@ MAX_PHOTO_PIXELS = 100_000_000
 class Face:
     box: tuple[int, int, int, int]  # x, y, width, height in the original image's pixels
     image: np.ndarray  # (48, 48) uint8 gray crop
+    # (5, 2) x, y: the eyes (image-left first), nose tip, mouth corners; None from detectors without them
+    landmarks: np.ndarray | None = None
 
 
 def load_cascade() -> cv2.CascadeClassifier:
@@ -211,10 +216,12 @@ class CnnDetector:
         return boxes
 
 
-FACE_DETECTORS = dict(zip(FACE_DETECTOR_NAMES, (HaarDetector, HogDetector, CnnDetector)))
+FACE_DETECTORS = dict(zip(FACE_DETECTOR_NAMES, (YuNetDetector, HaarDetector, HogDetector, CnnDetector)))
+DEFAULT_DETECTOR = FACE_DETECTOR_NAMES[0]
+Detector = YuNetDetector | HaarDetector | HogDetector | CnnDetector
 
 
-def face_detector(name: str = "haar", min_size: int = 30) -> HaarDetector | HogDetector | CnnDetector:
+def face_detector(name: str = DEFAULT_DETECTOR, min_size: int = 30) -> Detector:
     if name not in FACE_DETECTORS:
         raise FerError(f"face_detector={name!r}: one of {', '.join(FACE_DETECTORS)}")
     return FACE_DETECTORS[name](min_size)
@@ -222,7 +229,17 @@ def face_detector(name: str = "haar", min_size: int = 30) -> HaarDetector | HogD
 
 def detect_face_boxes(gray: np.ndarray, detector) -> list[Box]:
     """Face boxes (x, y, w, h), left to right."""
-    return sorted(detector(gray), key=lambda b: (b[0], b[1]))
+    return [box for box, _ in detect_with_landmarks(gray, detector)]
+
+
+def detect_with_landmarks(gray: np.ndarray, detector, align: bool = False) -> list[tuple[Box, np.ndarray | None]]:
+    """(box, landmarks or None) of each face, left to right; ``align``: landmarks precise enough to
+    turn the face by (YuNet looks twice)."""
+    if hasattr(detector, "detect"):
+        found = [(box, landmarks) for box, landmarks, _ in detector.detect(gray, second_look=align)]
+    else:
+        found = [(box, None) for box in detector(gray)]
+    return sorted(found, key=lambda f: (f[0][0], f[0][1]))
 
 
 def crop_face(gray: np.ndarray, box: tuple[int, int, int, int], margin: float = DEFAULT_MARGIN) -> np.ndarray:
@@ -258,14 +275,16 @@ def is_face_crop(gray: np.ndarray) -> bool:
 def find_faces(
     image: np.ndarray,
     detect: bool | None = None,
-    detector: HaarDetector | HogDetector | CnnDetector | None = None,
+    detector: Detector | None = None,
     margin: float = DEFAULT_MARGIN,
     min_size: int = 30,
+    align: bool = True,
 ) -> list[Face]:
     """The faces of one image (BGR or gray).
 
-    ``detect``: True runs the detector (default: OpenCV's Haar cascade); False uses the whole image
-    as one face; None decides by size (images up to 64 px a side are taken as crops already).
+    ``detect``: True runs the detector (default: YuNet); False uses the whole image as one face;
+    None decides by size (images up to 64 px a side are taken as crops already). ``align``: faces
+    with landmarks are turned upright and framed as FER2013's (``margin`` is for the others).
     """
     gray = to_gray(image)
     if detect is None:
@@ -273,8 +292,15 @@ def find_faces(
     height, width = gray.shape
     if not detect:
         return [Face((0, 0, width, height), resize_to_model(gray))]
-    detector = detector if detector is not None else HaarDetector(min_size)
-    return [Face(box, crop_face(gray, box, margin)) for box in detect_face_boxes(gray, detector)]
+    detector = detector if detector is not None else face_detector(DEFAULT_DETECTOR, min_size)
+    faces = []
+    for box, landmarks in detect_with_landmarks(gray, detector, align):
+        if align and landmarks is not None:
+            crop = resize_to_model(align_face(gray, landmarks))
+        else:
+            crop = crop_face(gray, box, margin)
+        faces.append(Face(box, crop, landmarks))
+    return faces
 
 
 def annotate(image: np.ndarray, boxes: list[tuple[int, int, int, int]], labels: list[str]) -> np.ndarray:
@@ -293,5 +319,7 @@ def annotate(image: np.ndarray, boxes: list[tuple[int, int, int, int]], labels: 
 
 
 def caption(face: dict[str, Any]) -> str:
-    """What an annotated photo shows above a face: its label and that label's probability."""
-    return f"{face['label']} {face['probabilities'][face['label']]:.2f}"
+    """What an annotated photo shows above a face: its label and that label's probability, and
+    "uncertain" below the recognizer's uncertain_below."""
+    text = f"{face['label']} {face['probabilities'][face['label']]:.2f}"
+    return f"{text} uncertain" if face.get("uncertain") else text

@@ -159,7 +159,11 @@ class OnnxClassifier:
     def __init__(self, source: Any, precision: str = "fp32", threads: int | str = "auto", tta: str = "none") -> None:
         check_backend("onnxruntime", precision, tta)
         check_threads(threads)
+        from fer_lightning.checkpoints.shipped import shipped_temperature
+
         self.source, self.precision, self.threads = source, precision, threads
+        # The graph gives the network's probabilities: the recognizer applies the temperature, as for torch.
+        self.temperature = shipped_temperature(source)
         self._graphs: dict[str, OnnxGraph] = {}
         # The graph of the augmentation first asked for: a wrong model stops here, in one line.
         self.class_names = self.graph(tta).class_names

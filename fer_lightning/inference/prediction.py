@@ -23,7 +23,16 @@ from fer_lightning.config.checks import check_predict_config
 from fer_lightning.config.choices import DETECT_FACES
 from fer_lightning.errors import ConfigError, DataFormatError
 from fer_lightning.files import atomic_write, check_output, same_file, write_bytes, write_text
-from fer_lightning.inference.video import VIDEO_COLUMNS, analyze_video, is_video, write_video_table
+from fer_lightning.inference.video import (
+    VIDEO_COLUMNS,
+    TrackSummary,
+    analyze_video,
+    is_video,
+    summarize_tracks,
+    track_table_path,
+    write_track_table,
+    write_video_table,
+)
 
 if TYPE_CHECKING:
     from fer_lightning.inference.recognizer import Recognizer
@@ -35,6 +44,7 @@ NO_FACE = "no face found"
 SUBMISSION_HEADER = ["id", "label"]
 # The face table's columns around the class probabilities (whose names come from the model).
 FACE_COLUMNS, FACE_LAST_COLUMN = ["file", "face", "x", "y", "w", "h", "label"], "note"
+UNCERTAIN_COLUMN = "uncertain"
 
 
 def is_table(path: Path) -> bool:
@@ -103,24 +113,27 @@ def write_image_results(results: list[ImageResult], class_names: tuple[str, ...]
         return
     with atomic_write(output, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow([*FACE_COLUMNS, *class_names, FACE_LAST_COLUMN])
+        writer.writerow([*FACE_COLUMNS, *class_names, UNCERTAIN_COLUMN, FACE_LAST_COLUMN])
         for result in results:
             if not result.faces:
-                writer.writerow([result.file, "", "", "", "", "", "", *[""] * len(class_names), result.note or ""])
+                writer.writerow([result.file, "", "", "", "", "", "", *[""] * len(class_names), "", result.note or ""])
             for face in result.faces:
                 probabilities = [f"{face['probabilities'][name]:.6f}" for name in class_names]
-                writer.writerow([result.file, face["face"], *face["box"], face["label"], *probabilities, ""])
+                writer.writerow([result.file, face["face"], *face["box"], face["label"], *probabilities,
+                                 int(face["uncertain"]), ""])
 
 
 def recognizer_for(cfg: DictConfig) -> Recognizer:
     """The command's model on its backend, with its face options."""
+    from fer_lightning.config.choices import FACE_DETECTORS
     from fer_lightning.inference.recognizer import Recognizer
 
     return Recognizer.from_checkpoint(
         cfg.ckpt_path, backend=str(cfg.get("backend", "torch")), precision=str(cfg.get("precision", "fp32")),
         threads=cfg.get("threads", "auto"), detect_faces=detect_option(cfg.detect_faces),
-        face_detector=str(cfg.get("face_detector", "haar")), margin=float(cfg.margin),
-        min_face_size=int(cfg.min_face_size), tta=str(cfg.tta), batch_size=int(cfg.batch_size))
+        face_detector=str(cfg.get("face_detector", FACE_DETECTORS[0])), align=cfg.get("align", True),
+        margin=float(cfg.margin), min_face_size=int(cfg.min_face_size),
+        uncertain_below=float(cfg.get("uncertain_below", 0.0)), tta=str(cfg.tta), batch_size=int(cfg.batch_size))
 
 
 def predict_images(recognizer: Recognizer, source: Path, output: Path, cfg: DictConfig) -> list[ImageResult]:
@@ -144,6 +157,7 @@ def predict_images(recognizer: Recognizer, source: Path, output: Path, cfg: Dict
                 row = next(probabilities)
                 face["label"] = names[int(row.argmax())]
                 face["probabilities"] = {name: float(p) for name, p in zip(names, row)}
+                face["uncertain"] = recognizer.is_uncertain(float(row.max()))
     write_image_results(results, names, output)
     if cfg.annotate:
         for result in results:
@@ -219,7 +233,17 @@ def check_prediction_outputs(cfg: DictConfig, source: Path, output: Path) -> Non
 
 
 # ------------------------------------------------------------------------------------ command
-def predict(cfg: DictConfig) -> Path:
+@dataclass
+class Prediction:
+    """What predict wrote, and what the command shows on screen."""
+
+    output: Path
+    images: list[ImageResult] | None = None  # photos: every face of every image
+    tracks: list[TrackSummary] | None = None  # a video: every track
+    track_table: Path | None = None
+
+
+def predict(cfg: DictConfig) -> Prediction:
     check_predict_config(cfg)
     source, output = Path(cfg.input), Path(cfg.output)
     check_prediction_outputs(cfg, source, output)
@@ -230,14 +254,20 @@ def predict(cfg: DictConfig) -> Path:
         log.info("predicted %d rows of %s -> %s", count, source, output)
     elif is_video(source):
         annotated = annotation_folder(cfg, output) / f"{source.stem}.mp4" if cfg.annotate else None
-        frames = analyze_video(recognizer, source, int(cfg.every_n_frames), annotated)
+        frames = analyze_video(recognizer, source, int(cfg.every_n_frames), annotated,
+                               float(cfg.get("track_smoothing", 0.5)))
         write_video_table(frames, recognizer.class_names, output)
+        tracks = summarize_tracks(frames, recognizer.class_names)
+        write_track_table(tracks, recognizer.class_names, track_table_path(output))
         faces = sum(len(f.faces) for f in frames)
-        log.info("found %d face(s) in %d frame(s) of %s -> %s", faces, len(frames), source, output)
+        log.info("found %d face(s) in %d track(s) in %d frame(s) of %s -> %s", faces, len(tracks), len(frames),
+                 source, output)
         if annotated is not None:
             log.info("annotated video: %s", annotated)
+        return Prediction(output, tracks=tracks, track_table=track_table_path(output))
     else:
         results = predict_images(recognizer, source, output, cfg)
         faces = sum(len(r.faces) for r in results)
         log.info("found %d face(s) in %d image(s) -> %s", faces, len(results), output)
-    return output
+        return Prediction(output, images=results)
+    return Prediction(output)

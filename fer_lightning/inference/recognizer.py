@@ -37,8 +37,10 @@ class FaceExpression:
 
     box: tuple[int, int, int, int]  # x, y, width, height in the image's pixels
     label: str  # the most probable class
-    probabilities: dict[str, float]  # every class, summing to 1
+    probabilities: dict[str, float]  # every class, summing to 1 (calibrated by the model's temperature)
     crop: np.ndarray  # the (48, 48) uint8 gray face the model was given
+    uncertain: bool = False  # the label's probability is below the recognizer's uncertain_below
+    track: int | None = None  # in a video: the same number for the same face across frames
 
     @property
     def score(self) -> float:
@@ -63,12 +65,16 @@ class Recognizer:
     - ``detect_faces``: ``None`` (default) finds faces in images larger than 64 px a side and takes
       smaller ones as face crops; ``True`` always runs OpenCV's face detector; ``False`` uses each
       whole image as one face.
-    - ``face_detector``: ``haar`` (OpenCV's cascade, the default, fast), ``hog`` (dlib's HOG
-      detector) or ``cnn`` (dlib's CNN: the most faces, the fewest false alarms, about a second a
-      photo); ``hog`` and ``cnn`` need the ``faces`` extra.
-    - ``margin``: border around each detected face, as a fraction of its size (FER2013 crops show a
-      little forehead and chin), from 0 to 1.
+    - ``face_detector``: ``yunet`` (the default: YuNet through OpenCV, shipped inside the package,
+      with five landmarks a face), ``haar`` (OpenCV's cascade), ``hog`` (dlib's HOG detector) or
+      ``cnn`` (dlib's CNN, about a second a photo); ``hog`` and ``cnn`` need the ``faces`` extra.
+    - ``align``: faces with landmarks (``yunet``) are turned so the eyes are level and framed as
+      FER2013's faces are; False cuts them upright like the other detectors' faces.
+    - ``margin``: border around each face cut upright, as a fraction of its size (FER2013 crops show
+      a little forehead and chin), from 0 to 1.
     - ``min_face_size``: the smallest face looked for, in pixels.
+    - ``uncertain_below``: a face whose label has a lower probability is marked ``uncertain``
+      (probabilities are calibrated by the model's temperature, 1.0 when it has none).
     - ``tta``: ``flip`` (the default: average with the mirrored face, +0.6 to +1.1 points on PublicTest
       for the shipped models), ``none`` or ``ten_crop``.
     - ``threads``: ``auto`` (one thread for up to 32 faces, every core for more) or a number.
@@ -79,11 +85,12 @@ class Recognizer:
     """
 
     def __init__(self, model: Predictor | TorchClassifier | OnnxClassifier, *, detect_faces: bool | None = None,
-                 face_detector: str = "haar", margin: float = 0.1, min_face_size: int = 30, tta: str = "flip",
-                 batch_size: int = 256, threads: int | str = "auto") -> None:
+                 face_detector: str = "yunet", align: bool = True, margin: float = 0.1, min_face_size: int = 30,
+                 uncertain_below: float = 0.5, tta: str = "flip", batch_size: int = 256,
+                 threads: int | str = "auto") -> None:
         if detect_faces not in (None, True, False):
             raise ConfigError(f"detect_faces={detect_faces!r}: None (auto), True or False")
-        check_face_settings(detect_faces, face_detector, margin, min_face_size, tta)
+        check_face_settings(detect_faces, face_detector, margin, min_face_size, tta, align, uncertain_below)
         check_positive_int("batch_size", batch_size)
         check_threads(threads)
         if not hasattr(model, "probabilities"):  # a loaded checkpoint: PyTorch runs it
@@ -95,8 +102,10 @@ class Recognizer:
         self.model = model
         self.detect_faces = detect_faces
         self.face_detector = face_detector
+        self.align = align
         self.margin = float(margin)
         self.min_face_size = int(min_face_size)
+        self.uncertain_below = float(uncertain_below)
         self.tta = tta
         self.batch_size = int(batch_size)
         self._detector = None  # built on first use: a folder of face crops needs none
@@ -155,11 +164,13 @@ class Recognizer:
         if self._detector is None and self.detect_faces is not False and (
                 self.detect_faces or not is_face_crop(pixels)):
             self._detector = face_detector(self.face_detector, self.min_face_size)
-        return find_faces(pixels, self.detect_faces, self._detector, self.margin, self.min_face_size)
+        return find_faces(pixels, self.detect_faces, self._detector, self.margin, self.min_face_size, self.align)
 
     def predict_faces(self, faces: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """Class probabilities ``(N, classes)`` of face crops: (N, 48, 48) uint8 gray, or a
-        sequence of gray images of any size (each resized to 48x48), in one batched pass."""
+        sequence of gray images of any size (each resized to 48x48), in one batched pass; scaled by
+        the model's temperature (calibration.py)."""
+        from fer_lightning.inference.calibration import apply_temperature
         from fer_lightning.inference.faces import resize_to_model
 
         if isinstance(faces, np.ndarray) and faces.ndim == 2:
@@ -167,7 +178,11 @@ class Recognizer:
         crops = [resize_to_model(as_gray_uint8(face)) for face in faces]
         if not crops:
             return np.zeros((0, len(self.class_names)), dtype=np.float32)
-        return self.model.probabilities(np.stack(crops), self.batch_size, self.tta)
+        probabilities = self.model.probabilities(np.stack(crops), self.batch_size, self.tta)
+        return apply_temperature(probabilities, self.model.temperature)
+
+    def is_uncertain(self, probability: float) -> bool:
+        return probability < self.uncertain_below
 
     def predict(self, image: Any, color_order: str = "bgr") -> list[FaceExpression]:
         """Every face of one image (left to right) with its label and seven probabilities; an
@@ -207,22 +222,32 @@ class Recognizer:
         maps = attribute(network, crops, targets, method).numpy()
         return [FaceExplanation(face, attribution, method) for face, attribution in zip(faces, maps)]
 
-    def analyze_video(self, path: str | Path, every_n_frames: int = 1,
-                      annotated: str | Path | None = None) -> list[FrameFaces]:
-        """The faces of every n-th frame of a video file, with each frame's time in seconds; with
-        ``annotated``, also write the video (MP4) with every face boxed and labelled."""
+    def analyze_video(self, path: str | Path, every_n_frames: int = 1, annotated: str | Path | None = None,
+                      track_smoothing: float = 0.5) -> list[FrameFaces]:
+        """The faces of every n-th frame of a video file, with each frame's time in seconds. Each face
+        keeps a ``track`` number across frames, its probabilities smoothed over the track
+        (``track_smoothing``: the weight of the past, 0 for none). With ``annotated``, also write the
+        video (MP4) with every face boxed and labelled."""
         from fer_lightning.inference.video import analyze_video
 
-        return analyze_video(self, path, every_n_frames, annotated)
+        return analyze_video(self, path, every_n_frames, annotated, track_smoothing)
+
+    def expression(self, box: Any, probabilities: np.ndarray, crop: np.ndarray,
+                   track: int | None = None) -> FaceExpression:
+        """A face's answer from its (calibrated) probabilities, marked uncertain as this recognizer marks."""
+        names = self.class_names
+        best = int(np.argmax(probabilities))
+        return FaceExpression(
+            box=tuple(int(v) for v in box),  # type: ignore[arg-type]
+            label=names[best],
+            probabilities={name: float(p) for name, p in zip(names, probabilities)},
+            crop=crop,
+            uncertain=self.is_uncertain(float(probabilities[best])),
+            track=track,
+        )
 
     def _expression(self, face: Face, probabilities: np.ndarray) -> FaceExpression:
-        names = self.class_names
-        return FaceExpression(
-            box=tuple(int(v) for v in face.box),  # type: ignore[arg-type]
-            label=names[int(np.argmax(probabilities))],
-            probabilities={name: float(p) for name, p in zip(names, probabilities)},
-            crop=face.image,
-        )
+        return self.expression(face.box, probabilities, face.image)
 
 
 def as_gray_uint8(face: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ class TorchClassifier:
         check_threads(threads)
         self.predictor, self.threads = predictor, threads
         self.class_names = predictor.class_names
+        self.temperature = predictor.temperature  # applied by the recognizer, as for every backend
 
     def probabilities(self, faces: np.ndarray, batch_size: int = 256, tta: str = "none") -> np.ndarray:
         from fer_lightning.inference.scoring import predict_probabilities

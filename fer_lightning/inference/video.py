@@ -1,5 +1,6 @@
-"""Expressions in a video, frame by frame: the Recognizer on every n-th frame, a per-frame table,
-and optionally a copy of the video with each face boxed and labelled."""
+"""Expressions in a video, frame by frame: the Recognizer on every n-th frame, each face followed by
+a track number with its probabilities smoothed over the track (tracking.py), a per-frame table, a
+per-track summary, and optionally a copy of the video with each face boxed and labelled."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fer_lightning.errors import DataFormatError
+from fer_lightning.errors import ConfigError, DataFormatError
 from fer_lightning.files import atomic_write
+from fer_lightning.inference.tracking import IouTracker, smooth
 
 if TYPE_CHECKING:
     from fer_lightning.inference.recognizer import FaceExpression, Recognizer
@@ -21,8 +23,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
-# The per-frame table's columns around the class probabilities.
+# The per-frame table's columns before and after the class probabilities.
 VIDEO_COLUMNS = ["time", "frame", "face", "x", "y", "w", "h", "label"]
+VIDEO_LAST_COLUMNS = ["uncertain", "track"]
+# The per-track summary's columns before the mean probabilities.
+TRACK_COLUMNS = ["track", "first_time", "last_time", "frames", "label"]
 
 
 def is_video(path: Path) -> bool:
@@ -64,26 +69,42 @@ def read_frames(path: Path, every_n_frames: int = 1) -> Iterator[tuple[int, floa
                     "damaged file?); the table covers those %d", path, index, announced, index)
 
 
+def tracked_faces(recognizer: Recognizer, tracker: IouTracker, faces: list[FaceExpression],
+                  smoothing: float) -> list[FaceExpression]:
+    """The faces of one frame with their track numbers and their track's smoothed probabilities."""
+    tracks = tracker.update([face.box for face in faces])
+    names = recognizer.class_names
+    return [recognizer.expression(face.box, smooth(track, [face.probabilities[n] for n in names], smoothing),
+                                  face.crop, track.number) for face, track in zip(faces, tracks)]
+
+
 def analyze_video(recognizer: Recognizer, path: str | Path, every_n_frames: int = 1,
-                  annotated: str | Path | None = None) -> list[FrameFaces]:
-    """Every n-th frame's faces; with ``annotated``, also write the video with the faces drawn
-    (every frame is written; frames between two analysed ones keep the last boxes)."""
+                  annotated: str | Path | None = None, track_smoothing: float = 0.5) -> list[FrameFaces]:
+    """Every n-th frame's faces, tracked and smoothed (``track_smoothing``: the weight of a track's
+    past, 0 for none); with ``annotated``, also write the video with the faces drawn (every frame is
+    written; frames between two analysed ones keep the last boxes)."""
     from fer_lightning.inference.faces import annotate, caption
 
     path = Path(path)
     if every_n_frames < 1:
         raise DataFormatError(f"every_n_frames={every_n_frames}: a whole number >= 1")
+    if isinstance(track_smoothing, bool) or not isinstance(track_smoothing, (int, float)) or \
+            not 0 <= track_smoothing < 1:
+        raise ConfigError(f"track_smoothing={track_smoothing!r}: a number from 0 (no smoothing) up to, not "
+                          "including, 1")
     results: list[FrameFaces] = []
+    tracker = IouTracker()
     writer = AnnotatedVideo(Path(annotated)) if annotated is not None else None
     finished = False
     try:
         for index, seconds, fps, frame in read_frames(path, 1 if writer else every_n_frames):
             if index % every_n_frames == 0:
-                results.append(FrameFaces(index, seconds, recognizer.predict(frame)))
+                faces = tracked_faces(recognizer, tracker, recognizer.predict(frame), float(track_smoothing))
+                results.append(FrameFaces(index, seconds, faces))
             if writer is not None:
                 faces = results[-1].faces
                 writer.write(fps, annotate(frame, [f.box for f in faces],
-                                      [caption({"label": f.label, "probabilities": f.probabilities}) for f in faces]))
+                                           [f"{f.track}: {caption(vars(f))}" for f in faces]))
         finished = True
     finally:
         if writer is not None:
@@ -122,13 +143,56 @@ class AnnotatedVideo:
 
 
 def write_video_table(frames: list[FrameFaces], class_names: tuple[str, ...], output: Path) -> None:
-    """One row per face per analysed frame (a frame without faces: one row with empty cells)."""
+    """One row per face per analysed frame (a frame without faces: one row with empty cells); the
+    probabilities are the track's smoothed ones."""
+    empty = len(VIDEO_COLUMNS) - 2 + len(class_names) + len(VIDEO_LAST_COLUMNS)
     with atomic_write(output, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow([*VIDEO_COLUMNS, *class_names])
+        writer.writerow([*VIDEO_COLUMNS, *class_names, *VIDEO_LAST_COLUMNS])
         for frame in frames:
             if not frame.faces:
-                writer.writerow([f"{frame.time:.3f}", frame.frame, *[""] * (len(VIDEO_COLUMNS) - 2 + len(class_names))])
+                writer.writerow([f"{frame.time:.3f}", frame.frame, *[""] * empty])
             for number, face in enumerate(frame.faces):
                 writer.writerow([f"{frame.time:.3f}", frame.frame, number, *face.box, face.label,
-                                 *[f"{face.probabilities[name]:.6f}" for name in class_names]])
+                                 *[f"{face.probabilities[name]:.6f}" for name in class_names],
+                                 int(face.uncertain), face.track])
+
+
+@dataclass
+class TrackSummary:
+    track: int
+    first_time: float
+    last_time: float
+    frames: int  # analysed frames the face was found in
+    label: str  # the label it had in most of them
+    probabilities: dict[str, float]  # the mean over those frames
+
+
+def summarize_tracks(frames: list[FrameFaces], class_names: tuple[str, ...]) -> list[TrackSummary]:
+    from collections import Counter
+
+    seen: dict[int, list[tuple[float, FaceExpression]]] = {}
+    for frame in frames:
+        for face in frame.faces:
+            seen.setdefault(int(face.track if face.track is not None else -1), []).append((frame.time, face))
+    summaries = []
+    for track, entries in sorted(seen.items()):
+        labels = Counter(face.label for _, face in entries)
+        mean = np.mean([[face.probabilities[name] for name in class_names] for _, face in entries], axis=0)
+        summaries.append(TrackSummary(track, entries[0][0], entries[-1][0], len(entries), labels.most_common(1)[0][0],
+                                      {name: float(p) for name, p in zip(class_names, mean)}))
+    return summaries
+
+
+def track_table_path(output: Path) -> Path:
+    return output.with_name(f"{output.stem}_tracks.csv")
+
+
+def write_track_table(summaries: list[TrackSummary], class_names: tuple[str, ...], output: Path) -> None:
+    """One row per track: when it was first and last seen, its most frequent label, mean probabilities."""
+    with atomic_write(output, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*TRACK_COLUMNS, *class_names])
+        for summary in summaries:
+            writer.writerow([summary.track, f"{summary.first_time:.3f}", f"{summary.last_time:.3f}", summary.frames,
+                             summary.label, *[f"{summary.probabilities[name]:.6f}" for name in class_names]])

@@ -283,47 +283,89 @@ def accuracy_over_time_figure(
     return figure
 
 
-def expression_timeline_figure(times: Sequence[float], probabilities: np.ndarray, class_names: Sequence[str],
-                               title: str = "") -> Figure:
-    """The seven probabilities of a video's face against time, one line per class.
+def track_timeline_figure(tracks: Mapping[int, tuple[Sequence[float], Sequence[str], Sequence[float]]],
+                          class_names: Sequence[str], title: str = "") -> Figure:
+    """A video's faces over time, one line per track: above, the label it shows (its smoothed most
+    probable class); below, that label's probability.
 
-    ``times``: seconds of each analysed frame; ``probabilities``: (frames, classes), NaN where the
-    frame has no face (the lines break there rather than invent a value).
+    ``tracks``: track number -> (seconds of each analysed frame it was seen in, its label there, the
+    label's probability). A track unseen for a while is drawn with a gap rather than a made-up line.
     """
-    figure = new_figure(10.0, 3.6)
-    axes = figure.subplots()
-    for index, name in enumerate(class_names):
-        axes.plot(times, probabilities[:, index], label=name, linewidth=1.5)
-    axes.set_ylim(0.0, 1.0)
-    axes.set_xlabel("time (s)")
-    axes.set_ylabel("probability")
-    axes.set_title(title or "Expression over time")
-    axes.grid(alpha=0.3)
-    axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    figure = new_figure(10.0, 5.2)
+    label_axes, probability_axes = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1.3, 1]})
+    rows = {name: index for index, name in enumerate(class_names)}
+    # Tracks showing the same label are drawn a little apart, so that none hides another.
+    spread = min(0.3, 0.6 / max(1, len(tracks)))
+    for order, (number, (times, labels, probabilities)) in enumerate(sorted(tracks.items())):
+        times = np.asarray(times, dtype=float)
+        # A gap longer than three of the track's usual steps: the face was away, so the line breaks.
+        steps = np.diff(times)
+        breaks = np.flatnonzero(steps > 3 * np.median(steps)) + 1 if len(steps) else []
+        values = np.array([rows[label] for label in labels], dtype=float) + (order - (len(tracks) - 1) / 2) * spread
+        chances = np.asarray(probabilities, dtype=float)
+        times, values, chances = (np.insert(a, breaks, np.nan) for a in (times, values, chances))
+        line, = label_axes.step(times, values, where="post", linewidth=2, label=f"track {number}")
+        probability_axes.plot(times, chances, color=line.get_color(), linewidth=1.5)
+    label_axes.set_yticks(range(len(class_names)), list(class_names))
+    label_axes.set_ylim(-0.5, len(class_names) - 0.5)
+    label_axes.set_title(title or "Expression over time, one line per face")
+    label_axes.grid(alpha=0.3)
+    if tracks:
+        label_axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize="small")
+    probability_axes.set_ylim(0.0, 1.0)
+    probability_axes.set_xlabel("time (s)")
+    probability_axes.set_ylabel("probability of the label")
+    probability_axes.grid(alpha=0.3)
     return figure
 
 
-def video_timeline(table: str | Path) -> tuple[list[float], np.ndarray, list[str]]:
-    """From predict's per-frame table of a video: each analysed frame's time and the probabilities of
-    its largest face (NaN for frames without one)."""
+def video_tracks(table: str | Path) -> tuple[dict[int, tuple[list[float], list[str], list[float]]], list[str]]:
+    """From predict's per-frame table of a video: for each track, the times it was seen, its label
+    and that label's probability there; and the class names (the columns after ``label``)."""
     import csv
 
     with open(table, newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         header = next(reader)
-        names = header[header.index("label") + 1:]
-        frames: dict[int, tuple[float, float, list[float]]] = {}
+        end = header.index("uncertain") if "uncertain" in header else len(header)
+        names = header[header.index("label") + 1:end]
+        tracks: dict[int, tuple[list[float], list[str], list[float]]] = {}
         for row in reader:
             record = dict(zip(header, row))
-            frame, seconds = int(record["frame"]), float(record["time"])
             if not record["label"]:
-                frames.setdefault(frame, (seconds, -1.0, [float("nan")] * len(names)))
                 continue
-            area = float(record["w"]) * float(record["h"])
-            if frame not in frames or area > frames[frame][1]:
-                frames[frame] = (seconds, area, [float(record[name]) for name in names])
-    ordered = [frames[f] for f in sorted(frames)]
-    return [t for t, _, _ in ordered], np.array([p for _, _, p in ordered], dtype=float).reshape(-1, len(names)), names
+            times, labels, chances = tracks.setdefault(int(record.get("track") or 0), ([], [], []))
+            times.append(float(record["time"]))
+            labels.append(record["label"])
+            chances.append(float(record[record["label"]]))
+    return tracks, names
+
+
+def reliability_figure(before: Mapping[str, Sequence[float]], after: Mapping[str, Sequence[float]],
+                       temperature: float, ece_before: float, ece_after: float) -> Figure:
+    """A reliability diagram: per confidence bin, the accuracy against the mean confidence, before and
+    after temperature scaling (a calibrated model lies on the diagonal); below, the share of faces in
+    each bin."""
+    figure = new_figure(6.0, 6.0)
+    curve_axes, share_axes = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    curve_axes.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1, label="calibrated")
+    for table, name, color in ((before, f"T = 1 (ECE {ece_before:.3f})", "tab:blue"),
+                               (after, f"T = {temperature:.3f} (ECE {ece_after:.3f})", "tab:orange")):
+        confidence, accuracy = np.asarray(table["confidence"], float), np.asarray(table["accuracy"], float)
+        kept = np.isfinite(confidence)
+        curve_axes.plot(confidence[kept], accuracy[kept], marker="o", color=color, label=name)
+    curve_axes.set_xlim(0, 1)
+    curve_axes.set_ylim(0, 1)
+    curve_axes.set_ylabel("accuracy")
+    curve_axes.set_title("Reliability: accuracy against confidence")
+    curve_axes.grid(alpha=0.3)
+    curve_axes.legend(loc="upper left", fontsize="small")
+    lower, upper = np.asarray(before["lower"], float), np.asarray(before["upper"], float)
+    share_axes.bar(lower, before["share"], width=upper - lower, align="edge", alpha=0.5, color="tab:blue")
+    share_axes.bar(lower, after["share"], width=upper - lower, align="edge", alpha=0.5, color="tab:orange")
+    share_axes.set_xlabel("confidence (probability of the label)")
+    share_axes.set_ylabel("share of faces")
+    return figure
 
 
 def face_panels_figure(crops: Sequence[np.ndarray], attributions: Sequence[np.ndarray],

@@ -57,10 +57,12 @@ def analyze_photo(recognizer: Recognizer, image: Any, method: str = "saliency") 
         return PhotoAnalysis(shown, {}, None, "**No face found.** Try a photo where the face is frontal, "
                              "well lit and at least 30 pixels wide.")
     faces = [e.face for e in explained]
-    drawn = annotate(bgr, [f.box for f in faces], [f"{n + 1}: {f.label} {f.score:.2f}" for n, f in enumerate(faces)])
+    drawn = annotate(bgr, [f.box for f in faces], [f"{n + 1}: {f.label} {f.score:.2f}{' uncertain' * f.uncertain}"
+                                                   for n, f in enumerate(faces)])
     largest = max(faces, key=lambda f: f.box[2] * f.box[3])
     panels = face_panels_figure([f.crop for f in faces], [e.attribution for e in explained],
                                 [f.probabilities for f in faces], method)
     count = f"{len(faces)} face{'s' if len(faces) > 1 else ''}"
+    doubt = ", uncertain: below the page's threshold" if largest.uncertain else ""
     return PhotoAnalysis(drawn[:, :, ::-1], largest.probabilities, panels,
-                         f"{count} found; the largest looks **{largest.label}** ({largest.score:.0%}).")
+                         f"{count} found; the largest looks **{largest.label}** ({largest.score:.0%}{doubt}).")
