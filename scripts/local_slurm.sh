@@ -71,6 +71,8 @@ MpiDefault=none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_CPU_Memory
 SchedulerType=sched/backfill
+# A job that asks for more than the node has is refused by sbatch, not left pending forever.
+EnforcePartLimits=ALL
 # No slurmdbd: sacct has nothing to read (fer_lightning/runs/slurm_accounting.py asks squeue instead).
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none

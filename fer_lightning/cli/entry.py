@@ -86,6 +86,11 @@ def user_error_line(error: BaseException) -> str | None:
         error = error.__cause__  # raised while Hydra built a configured object: ours says it better
     if isinstance(error, (FerError, HydraException, OmegaConfBaseException, FloatingPointError)):
         return one_line(str(error))
+    if type(error).__name__ == "FailedJobError" and type(error).__module__.startswith("submitit"):
+        # sbatch refused a sweep's jobs (resources this cluster lacks, an unknown partition): its own words
+        said = [line.split("error:", 1)[-1].strip() for line in str(error).splitlines() if "error:" in line]
+        return ("sbatch refused the jobs: " + "; ".join(said or [one_line(str(error))])
+                + " (hydra.launcher.<key>=... sets their sbatch options: docs/cluster.md)")
     if isinstance(error, OSError):  # typically an output folder, which Hydra makes before our code runs
         where = f"{error.filename}: " if error.filename else ""
         return f"{where}{error.strerror or error}"

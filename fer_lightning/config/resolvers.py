@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -104,6 +105,29 @@ def local_artifacts(tracking_uri: str, folder: str) -> str | None:
     return folder if str(tracking_uri).startswith(("sqlite:", "file:")) or "://" not in str(tracking_uri) else None
 
 
+SLURM_INTERACTIVE_JOB_NAMES = ("bash", "interactive")  # Lightning ignores SLURM for these job names
+
+
+def slurm_task_count(environ: Mapping[str, str] | None = None) -> int | None:
+    """SLURM's task count when Lightning will use its SLURMEnvironment (as its detect() decides), else None."""
+    environ = os.environ if environ is None else environ
+    if "SLURM_NTASKS" not in environ or environ.get("SLURM_JOB_NAME") in SLURM_INTERACTIVE_JOB_NAMES:
+        return None
+    return int(environ["SLURM_NTASKS"])
+
+
+def cpu_ddp_strategy() -> str:
+    """trainer=ddp_cpu's strategy: Lightning starts the processes itself (ddp_spawn), except inside a
+    SLURM job of several tasks, where the tasks are the processes and Lightning joins them (ddp)."""
+    return "ddp" if (slurm_task_count() or 1) > 1 else "ddp_spawn"
+
+
+def gpus_per_node(accelerator: str, devices: object) -> object:
+    """The GPUs a SLURM job asks for: none for a CPU trainer (a CPU partition has no GPU to give, and
+    sbatch refuses a GPU request there), else one per device."""
+    return None if str(accelerator) == "cpu" else devices
+
+
 def register_resolvers() -> None:
     for name, function in (
         ("fer.root", project_root),
@@ -115,6 +139,8 @@ def register_resolvers() -> None:
         ("fer.neutral_keys", lambda: list(NEUTRAL_KEYS)),
         ("fer.basename", lambda path: Path(str(path)).name),
         ("fer.local_artifacts", local_artifacts),
+        ("fer.cpu_ddp_strategy", cpu_ddp_strategy),
+        ("fer.gpus_per_node", gpus_per_node),
     ):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, function)

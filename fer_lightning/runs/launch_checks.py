@@ -20,11 +20,11 @@ from collections.abc import Mapping
 
 from omegaconf import DictConfig, OmegaConf
 
+from fer_lightning.config.resolvers import slurm_task_count
 from fer_lightning.errors import ConfigError
 
 SPAWN_START_METHODS = ("spawn", "fork", "forkserver")
 SPAWN_NAME_PARTS = ("spawn", "fork", "notebook")
-SLURM_INTERACTIVE_JOB_NAMES = ("bash", "interactive")  # Lightning ignores SLURM for these job names
 GPU_ACCELERATORS = ("gpu", "cuda")
 
 
@@ -56,13 +56,6 @@ def start_style(trainer: DictConfig) -> str:
         return "spawn" if start_method in SPAWN_START_METHODS else "script"
     name = str(strategy or "auto").lower()
     return "spawn" if any(part in name for part in SPAWN_NAME_PARTS) else "script"
-
-
-def slurm_task_count(environ: Mapping[str, str]) -> int | None:
-    """SLURM's task count when Lightning will use SLURMEnvironment (as its detect() decides), else None."""
-    if "SLURM_NTASKS" not in environ or environ.get("SLURM_JOB_NAME") in SLURM_INTERACTIVE_JOB_NAMES:
-        return None
-    return int(environ["SLURM_NTASKS"])
 
 
 def started_by_other_launcher(environ: Mapping[str, str]) -> bool:
