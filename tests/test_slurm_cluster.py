@@ -93,9 +93,9 @@ def job_logs(sweep_dir: Path) -> str:
     return "".join(p.read_text(errors="replace") for p in sorted(sweep_dir.glob(".submitit/*/*_log.*")))
 
 
-def array_tasks(sweep_dir: Path) -> list[str]:
-    """The SLURM ids (<array job>_<index>) of a sweep's jobs, from submitit's folders."""
-    return sorted(p.name for p in sweep_dir.glob(".submitit/*_*") if p.is_dir())
+def slurm_jobs(sweep_dir: Path) -> list[str]:
+    """The SLURM ids of a sweep's jobs (<array job>_<index> in an array), from submitit's folders."""
+    return sorted(p.name for p in sweep_dir.glob(".submitit/*") if p.is_dir() and p.name.replace("_", "").isdigit())
 
 
 def sweep_of(root: Path) -> Path:
@@ -134,8 +134,8 @@ def test_a_sweep_is_one_job_array_named_by_what_varies(slurm, tmp_path):
     options = {line.split()[1] for line in script.read_text().splitlines() if line.startswith("#SBATCH")}
     assert "--array=0-1%2" in options and "--partition=debug" in options
     assert not any(option.startswith(("--gpus", "--gres")) for option in options), "trainer=cpu asks for no GPU"
-    job_dirs = array_tasks(sweep_dir)
-    assert len(job_dirs) == 2 and len({name.split("_")[0] for name in job_dirs}) == 1, job_dirs
+    job_ids = slurm_jobs(sweep_dir)
+    assert len(job_ids) == 2 and len({job.split("_")[0] for job in job_ids}) == 1 and "_" in job_ids[0], job_ids
     # Each job is named after what differs between them; what they share names the sweep.
     runs = sorted(p.parent for p in sweep_dir.glob("*/metrics.json"))
     assert [run.name for run in runs] == ["model.dropout=0.3", "model.dropout=0.5"]
@@ -196,7 +196,7 @@ def test_a_requeued_job_resumes_from_its_last_checkpoint(slurm, tmp_path):
     try:
         last = wait_for(lambda: next((tmp_path / "slurm").glob("multiruns/*/*/*/checkpoints/last.ckpt"), None),
                         300, "first checkpoint", process)
-        (job,) = array_tasks(last.parents[2])
+        (job,) = slurm_jobs(last.parents[2])
         requeue = subprocess.run(["scontrol", "requeue", job], env=slurm, capture_output=True, text=True)
         assert requeue.returncode == 0, requeue.stderr
         requeued_at = torch.load(last, weights_only=True)["epoch"]
