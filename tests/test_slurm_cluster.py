@@ -219,11 +219,12 @@ def test_a_requeued_job_resumes_from_its_last_checkpoint(slurm, tmp_path):
 
 
 def test_a_job_past_its_time_limit_is_resubmitted_and_completes(slurm, tmp_path):
-    # One minute of job time; submitit's USR2 comes 40 s before the end (SLURM checks time limits
-    # about every 30 s), the job checkpoints, requeues itself and resumes, up to 4 times.
-    run = [*TINY, "data.synthetic.train=512", "trainer.max_epochs=12"]
-    result = train(slurm, "-m", *SLURM_JOB, "hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=40",
-                   "hydra.launcher.max_num_timeout=4", *run, f"paths.log_dir={tmp_path / 'slurm'}", timeout=900)
+    # One minute of job time, twice that of training. SLURM checks time limits every 30 s and sends
+    # submitit's USR2 once less than signal_delay_s + 30 s are left: 20-50 s into each start here. The job
+    # checkpoints, requeues itself and resumes from last.ckpt, until training is done.
+    run = [*TINY, "data.synthetic.train=512", "trainer.max_epochs=30"]
+    result = train(slurm, "-m", *SLURM_JOB, "hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=10",
+                   "hydra.launcher.max_num_timeout=8", *run, f"paths.log_dir={tmp_path / 'slurm'}", timeout=900)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert "1 completed, 0 failed" in result.stdout
@@ -232,7 +233,7 @@ def test_a_job_past_its_time_limit_is_resubmitted_and_completes(slurm, tmp_path)
     logs = job_logs(sweep_dir)
     assert "this job is timed-out" in logs and "resuming from" in logs, logs[-3000:]
     metrics = read_json(run_dir / "metrics.json")
-    assert metrics["status"] == "completed" and metrics["epochs_completed"] == 12
+    assert metrics["status"] == "completed" and metrics["epochs_completed"] == 30
     reference = reference_run(tmp_path, *run)
     assert metrics["best_val_acc"] == read_json(reference / "metrics.json")["best_val_acc"]
     assert_same_weights(run_dir, reference)
