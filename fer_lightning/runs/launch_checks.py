@@ -121,3 +121,19 @@ def check_launch(cfg: DictConfig, multirun: bool, environ: Mapping[str, str] | N
             "this submitit job sees no GPU (hydra.launcher.gpus_per_node=0): use hydra/launcher=local, which "
             "gives each job trainer.devices GPUs, or set hydra.launcher.gpus_per_node"
         )
+
+
+# slurmctld looks at time limits about every 30 s and signals a job once less than its warning time
+# plus that period is left.
+SLURM_TIME_CHECK_S = 30
+
+
+def slurm_signal_too_early(launcher: DictConfig) -> str | None:
+    """Why submitit's warning signal (USR2, signal_delay_s before the time limit) would reach a job while it
+    is still starting, which kills it before it can checkpoint; None when it comes in time."""
+    timeout_min, delay_s = launcher.get("timeout_min"), launcher.get("signal_delay_s")
+    if not timeout_min or delay_s is None or int(delay_s) + SLURM_TIME_CHECK_S < int(timeout_min) * 60:
+        return None
+    return (f"hydra.launcher.signal_delay_s={delay_s} with hydra.launcher.timeout_min={timeout_min}: SLURM, which "
+            f"checks time limits every {SLURM_TIME_CHECK_S} s, will signal each job as it starts, which ends it; keep "
+            f"signal_delay_s below timeout_min x 60 - {SLURM_TIME_CHECK_S}")

@@ -18,6 +18,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from fer_lightning.runs.launch_checks import slurm_signal_too_early
+
 log = logging.getLogger(__name__)
 
 ACCOUNTING_OFF = "accounting storage is disabled"  # sacct's words when there is no accounting
@@ -73,9 +75,13 @@ def use_squeue_without_accounting() -> None:
 
 class SlurmJobStates(Callback):
     """Hydra callback (conf/hydra/default.yaml): before a sweep's jobs go to SLURM, in the launching
-    process, install the watcher. Other launchers are left alone, and submitit is imported only here."""
+    process, warn of a time limit too short for its signal and install the watcher. Other launchers are
+    left alone, and submitit is imported only here."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         target = str(OmegaConf.select(config, "hydra.launcher._target_", default="") or "")
         if target.endswith(SLURM_LAUNCHERS):
+            too_early = slurm_signal_too_early(config.hydra.launcher)
+            if too_early:  # Hydra turns a callback's exception into a warning: say it plainly instead
+                log.warning(too_early)
             use_squeue_without_accounting()
