@@ -62,7 +62,8 @@ def test_a_sweep_job_is_named_by_what_differs_between_the_jobs(tmp_path):
     # Added by a sweeper (optuna's parameters): not typed, so they differ.
     assert job_key(["model.dropout=0.41", "seed=1"], "seed=1\nhparams_search=optuna") == "model.dropout=0.41"
     assert job_key(["callbacks=none", "seed=1"], "callbacks=none\nseed=1") == "default"  # a sweep of one
-    assert job_key(["callbacks=none", "seed=1"], "") == "callbacks=none,seed=1"  # nothing known of the command line
+    # Nothing known of the command line: all of the job's overrides.
+    assert job_key(["callbacks=none", "seed=1"], "") == "callbacks=none,seed=1"
     # A job directory of the earlier naming (a sweep of one by all its overrides) is still the job's.
     (tmp_path / "callbacks=none,seed=1").mkdir()
     assert job_key(["callbacks=none", "seed=1"], "callbacks=none\nseed=1", str(tmp_path)) == "callbacks=none,seed=1"
