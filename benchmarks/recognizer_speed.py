@@ -14,8 +14,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from benchmarks.inference import call_seconds
 from benchmarks.report import figure
 from benchmarks.sizes import Sizes
