@@ -18,6 +18,8 @@ CTLD_PORT=${FER_SLURM_CTLD_PORT:-16817}
 SLURMD_PORT=${FER_SLURM_SLURMD_PORT:-16818}
 NODE=$(hostname -s)
 export SLURM_CONF=$CONF
+# Debian puts the daemons and mungekey in /usr/sbin, which a user's PATH often lacks.
+export PATH=$PATH:/usr/sbin:/sbin
 
 die() { echo "local_slurm: $*" >&2; exit 1; }
 
@@ -26,7 +28,6 @@ need_packages() {
     for program in munged mungekey slurmctld slurmd sbatch scontrol sinfo; do
         command -v "$program" >/dev/null || missing+=("$program")
     done
-    # Debian puts the daemons in /usr/sbin, which a user's PATH may lack.
     if [ ${#missing[@]} -gt 0 ]; then
         die "missing ${missing[*]}: install Debian's slurm-wlm and munge (apt-get install slurm-wlm munge)"
     fi

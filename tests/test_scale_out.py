@@ -136,6 +136,19 @@ def test_a_signal_before_the_job_can_checkpoint_is_said(timeout_min, delay_s, to
     assert message is None or (f"signal_delay_s={delay_s}" in message and "\n" not in message)
 
 
+def test_submitit_failures_are_one_line():
+    from submitit.core.utils import FailedJobError, UncompletedJobError
+
+    from fer_lightning.cli.entry import user_error_line
+
+    refused = user_error_line(FailedJobError("sbatch: error: Batch job submission failed: Invalid partition name"))
+    assert refused.startswith("sbatch refused the sweep's jobs") and "hydra.launcher.<key>=" in refused
+    cancelled = user_error_line(UncompletedJobError("Job 7_1 (task: 0) with path /x/7_1_0_result.pkl\n"
+                                                    "has not produced any output (state: CANCELLED)\nNo output"))
+    assert "7_1" in cancelled and "state: CANCELLED" in cancelled and "\n" not in cancelled
+    assert user_error_line(FailedJobError("Job (task=0) failed during processing with trace:\n...")) is None
+
+
 def test_local_launcher_runs_one_task_per_job(tmp_path):
     cfg = compose_config(["hydra/launcher=local", "trainer=ddp_cpu", f"paths.log_dir={tmp_path}"])
     assert cfg.hydra.launcher.tasks_per_node == 1
