@@ -128,8 +128,8 @@ def test_ddp_cpu_joins_slurm_tasks_and_spawns_elsewhere(tmp_path, monkeypatch):
     assert compose_config(overrides).trainer.strategy == "ddp_spawn"
 
 
-@pytest.mark.parametrize(("timeout_min", "delay_s", "too_early"), [(1, 40, True), (1, 10, False), (240, 120, False),
-                                                                  (2, 90, True), (None, 120, False)])
+@pytest.mark.parametrize(("timeout_min", "delay_s", "too_early"), [(1, 40, True), (1, 20, True), (1, 10, False),
+                                                                  (240, 120, False), (2, 90, True), (None, 120, False)])
 def test_a_signal_before_the_job_can_checkpoint_is_said(timeout_min, delay_s, too_early):
     message = slurm_signal_too_early(OmegaConf.create({"timeout_min": timeout_min, "signal_delay_s": delay_s}))
     assert (message is not None) == too_early

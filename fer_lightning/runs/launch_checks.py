@@ -124,16 +124,21 @@ def check_launch(cfg: DictConfig, multirun: bool, environ: Mapping[str, str] | N
 
 
 # slurmctld looks at time limits about every 30 s and signals a job once less than its warning time
-# plus that period is left.
+# plus that period is left; a job needs its first seconds to start Python and install submitit's handler.
 SLURM_TIME_CHECK_S = 30
+JOB_START_S = 15
 
 
 def slurm_signal_too_early(launcher: DictConfig) -> str | None:
-    """Why submitit's warning signal (USR2, signal_delay_s before the time limit) would reach a job while it
-    is still starting, which kills it before it can checkpoint; None when it comes in time."""
+    """Why submitit's warning signal (USR2, signal_delay_s before the time limit) could reach a job while it
+    is still starting, which ends it before it can checkpoint; None when it comes in time."""
     timeout_min, delay_s = launcher.get("timeout_min"), launcher.get("signal_delay_s")
-    if not timeout_min or delay_s is None or int(delay_s) + SLURM_TIME_CHECK_S < int(timeout_min) * 60:
+    if not timeout_min or delay_s is None:
         return None
-    return (f"hydra.launcher.signal_delay_s={delay_s} with hydra.launcher.timeout_min={timeout_min}: SLURM, which "
-            f"checks time limits every {SLURM_TIME_CHECK_S} s, will signal each job as it starts, which ends it; keep "
-            f"signal_delay_s below timeout_min x 60 - {SLURM_TIME_CHECK_S}")
+    earliest = int(timeout_min) * 60 - int(delay_s) - SLURM_TIME_CHECK_S
+    if earliest >= JOB_START_S:
+        return None
+    return (f"hydra.launcher.signal_delay_s={delay_s} with hydra.launcher.timeout_min={timeout_min}: SLURM checks "
+            f"time limits every {SLURM_TIME_CHECK_S} s and may signal each job {max(earliest, 0)} s after it starts, "
+            f"before it can checkpoint, which ends it; keep signal_delay_s at most timeout_min x 60 - "
+            f"{SLURM_TIME_CHECK_S + JOB_START_S}")
