@@ -16,7 +16,7 @@ SWEEP ?=
 TOP_K ?= 5
 ARGS ?=
 
-.PHONY: setup setup-base train test test-fast sweep report pretrained-report cpu-hour-plot leaderboard ensemble bench gpu-results gpu-bundle tensorboard clean-venv wheelhouse
+.PHONY: setup setup-base train test test-fast sweep report pretrained-report cpu-hour-plot leaderboard ensemble bench gpu-results gpu-bundle tensorboard clean-venv wheelhouse slurm-up slurm-down
 
 setup: $(STAMP)
 
@@ -86,6 +86,14 @@ gpu-bundle: setup-base
 		antlr4-python3-runtime==4.9.3 submitit==1.5.4 hydra-submitit-launcher==1.2.0
 	$(BIN)/python -m fer_lightning.pack data.path="$(FER2013)" output=$(GPU_DIR)/fer2013.npz encoding=webp
 	@du -sh $(GPU_DIR)
+
+## A one-node SLURM cluster on this machine (Debian's slurm-wlm and munge) to try hydra/launcher=slurm;
+## then: eval "$$(scripts/local_slurm.sh env)" (docs/cluster.md "Try the cluster path on one machine").
+slurm-up:
+	scripts/local_slurm.sh up
+
+slurm-down:
+	scripts/local_slurm.sh down
 
 tensorboard: setup-base
 	$(BIN)/tensorboard --logdir outputs

@@ -19,7 +19,7 @@ from omegaconf import OmegaConf, open_dict, read_write
 from fer_lightning.config.checks import check_trainer
 from fer_lightning.errors import ConfigError
 from fer_lightning.models.classifier import ExpressionClassifier
-from fer_lightning.runs.launch_checks import check_launch
+from fer_lightning.runs.launch_checks import check_launch, slurm_signal_too_early
 from fer_lightning.runs.memory_format import MemoryFormat
 from fer_lightning.runs.training import trainer_arguments
 from fer_lightning.sweeps.failures import failed_job_raises
@@ -107,6 +107,46 @@ def test_slurm_launcher_follows_the_trainer(overrides, tasks, gpus, nodes, tmp_p
     launcher = cfg.hydra.launcher
     assert (launcher.tasks_per_node, launcher.gpus_per_node, launcher.nodes) == (tasks, gpus, nodes)
     assert launcher._target_.endswith("SlurmLauncher")
+
+
+@pytest.mark.parametrize(("trainer", "gpus"), [("cpu", None), ("ddp_cpu", None), ("gpu", 1), ("ddp", 8)])
+def test_slurm_jobs_ask_for_gpus_only_for_gpu_trainers(trainer, gpus, tmp_path):
+    devices = ["trainer.devices=8"] if trainer == "ddp" else []
+    cfg = compose_config(["hydra/launcher=slurm", f"trainer={trainer}", *devices, f"paths.log_dir={tmp_path}"])
+    assert cfg.hydra.launcher.gpus_per_node == gpus
+
+
+def test_ddp_cpu_joins_slurm_tasks_and_spawns_elsewhere(tmp_path, monkeypatch):
+    overrides = ["trainer=ddp_cpu", f"paths.log_dir={tmp_path}"]
+    assert compose_config(overrides).trainer.strategy == "ddp_spawn"
+    monkeypatch.setenv("SLURM_NTASKS", "2")
+    monkeypatch.setenv("SLURM_JOB_NAME", "train")
+    cfg = compose_config(overrides)
+    assert cfg.trainer.strategy == "ddp"
+    check_launch(cfg, multirun=True, environ={"SLURM_NTASKS": "2", "SLURM_JOB_NAME": "train"})
+    monkeypatch.setenv("SLURM_JOB_NAME", "interactive")  # an salloc shell: Lightning starts the processes
+    assert compose_config(overrides).trainer.strategy == "ddp_spawn"
+
+
+@pytest.mark.parametrize(("timeout_min", "delay_s", "too_early"), [(1, 40, True), (1, 20, True), (1, 10, False),
+                                                                  (240, 120, False), (2, 90, True), (None, 120, False)])
+def test_a_signal_before_the_job_can_checkpoint_is_said(timeout_min, delay_s, too_early):
+    message = slurm_signal_too_early(OmegaConf.create({"timeout_min": timeout_min, "signal_delay_s": delay_s}))
+    assert (message is not None) == too_early
+    assert message is None or (f"signal_delay_s={delay_s}" in message and "\n" not in message)
+
+
+def test_submitit_failures_are_one_line():
+    from submitit.core.utils import FailedJobError, UncompletedJobError
+
+    from fer_lightning.cli.entry import user_error_line
+
+    refused = user_error_line(FailedJobError("sbatch: error: Batch job submission failed: Invalid partition name"))
+    assert refused.startswith("sbatch refused the sweep's jobs") and "hydra.launcher.<key>=" in refused
+    cancelled = user_error_line(UncompletedJobError("Job 7_1 (task: 0) with path /x/7_1_0_result.pkl\n"
+                                                    "has not produced any output (state: CANCELLED)\nNo output"))
+    assert "7_1" in cancelled and "state: CANCELLED" in cancelled and "\n" not in cancelled
+    assert user_error_line(FailedJobError("Job (task=0) failed during processing with trace:\n...")) is None
 
 
 def test_local_launcher_runs_one_task_per_job(tmp_path):

@@ -86,6 +86,16 @@ def user_error_line(error: BaseException) -> str | None:
         error = error.__cause__  # raised while Hydra built a configured object: ours says it better
     if isinstance(error, (FerError, HydraException, OmegaConfBaseException, FloatingPointError)):
         return one_line(str(error))
+    if type(error).__module__.startswith("submitit"):
+        lines = str(error).splitlines()
+        if type(error).__name__ == "FailedJobError" and any("sbatch" in line for line in lines):
+            # sbatch refused a sweep's jobs (resources the cluster lacks, an unknown partition); submitit
+            # has printed sbatch's own line with the reason just before, so it is not said twice.
+            return ("sbatch refused the sweep's jobs (its reason is the line above): hydra.launcher.<key>=... "
+                    "sets their sbatch options (docs/cluster.md lists them)")
+        if type(error).__name__ == "UncompletedJobError":  # cancelled, or killed at its time limit
+            return (f"a job ended without a result: {' '.join(lines[:2])}; the same command again resumes "
+                    "the unfinished jobs and skips the finished ones")
     if isinstance(error, OSError):  # typically an output folder, which Hydra makes before our code runs
         where = f"{error.filename}: " if error.filename else ""
         return f"{where}{error.strerror or error}"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -64,15 +65,42 @@ def command_line_overrides() -> str:
     )
 
 
-def job_key(job_overrides: Iterable[str], command_line: str = "") -> str:
-    """A sweep job's directory name: only the overrides the sweeper generated for it.
+def override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
 
-    The overrides every job shares are already in the sweep directory's name; when nothing is
-    known about the command line, the job's full override list is used.
+
+def swept_keys(typed: Iterable[str]) -> set[str]:
+    """The keys given a sweep on the command line (``a=1,2``, ``range(...)``, ``choice(...)``, ``glob(...)``)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        parsed = OverridesParser.create().parse_overrides([o for o in typed if o])
+    except Exception:  # what Hydra itself refuses never reaches a job
+        return set()
+    return {override.key_or_group for override in parsed if override.is_sweep_override()}
+
+
+def job_key(job_overrides: Iterable[str], command_line: str = "", sweep_dir: str | None = None) -> str:
+    """A sweep job's directory name: the overrides that differ between the sweep's jobs.
+
+    Those are the keys swept on the command line (``model.dropout=0.3,0.5`` gives ``model.dropout=0.3``)
+    and any a sweeper added (optuna's parameters); what every job shares is in the sweep directory's
+    name and its multirun.yaml. A sweep of one job has nothing that differs: ``default``. When nothing
+    is known about the command line, the job's full override list is used.
+
+    Jobs of sweeps started before this naming had every override not typed literally in their name; such
+    a directory, when it exists in ``sweep_dir``, is still the job's, so it resumes or is skipped.
     """
-    typed = set(command_line.split("\n")) if command_line else set()
-    varying = [str(o) for o in job_overrides if str(o) not in typed]
-    return run_key(varying or list(job_overrides))
+    overrides = [str(o) for o in job_overrides]
+    typed = [line for line in command_line.split("\n") if line] if command_line else []
+    earlier = run_key([o for o in overrides if o not in set(typed)] or overrides)
+    if not typed:
+        return earlier
+    swept, typed_keys = swept_keys(typed), {override_key(o) for o in typed}
+    name = run_key([o for o in overrides if override_key(o) in swept or override_key(o) not in typed_keys])
+    if sweep_dir and name != earlier and (Path(sweep_dir) / earlier).is_dir() and not (Path(sweep_dir) / name).exists():
+        return earlier
+    return name
 
 
 def cpu_precision() -> str:
@@ -104,6 +132,29 @@ def local_artifacts(tracking_uri: str, folder: str) -> str | None:
     return folder if str(tracking_uri).startswith(("sqlite:", "file:")) or "://" not in str(tracking_uri) else None
 
 
+SLURM_INTERACTIVE_JOB_NAMES = ("bash", "interactive")  # Lightning ignores SLURM for these job names
+
+
+def slurm_task_count(environ: Mapping[str, str] | None = None) -> int | None:
+    """SLURM's task count when Lightning will use its SLURMEnvironment (as its detect() decides), else None."""
+    environ = os.environ if environ is None else environ
+    if "SLURM_NTASKS" not in environ or environ.get("SLURM_JOB_NAME") in SLURM_INTERACTIVE_JOB_NAMES:
+        return None
+    return int(environ["SLURM_NTASKS"])
+
+
+def cpu_ddp_strategy() -> str:
+    """trainer=ddp_cpu's strategy: Lightning starts the processes itself (ddp_spawn), except inside a
+    SLURM job of several tasks, where the tasks are the processes and Lightning joins them (ddp)."""
+    return "ddp" if (slurm_task_count() or 1) > 1 else "ddp_spawn"
+
+
+def gpus_per_node(accelerator: str, devices: object) -> object:
+    """The GPUs a SLURM job asks for: none for a CPU trainer (a CPU partition has no GPU to give, and
+    sbatch refuses a GPU request there), else one per device."""
+    return None if str(accelerator) == "cpu" else devices
+
+
 def register_resolvers() -> None:
     for name, function in (
         ("fer.root", project_root),
@@ -115,6 +166,8 @@ def register_resolvers() -> None:
         ("fer.neutral_keys", lambda: list(NEUTRAL_KEYS)),
         ("fer.basename", lambda path: Path(str(path)).name),
         ("fer.local_artifacts", local_artifacts),
+        ("fer.cpu_ddp_strategy", cpu_ddp_strategy),
+        ("fer.gpus_per_node", gpus_per_node),
     ):
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, function)

@@ -20,11 +20,11 @@ from collections.abc import Mapping
 
 from omegaconf import DictConfig, OmegaConf
 
+from fer_lightning.config.resolvers import slurm_task_count
 from fer_lightning.errors import ConfigError
 
 SPAWN_START_METHODS = ("spawn", "fork", "forkserver")
 SPAWN_NAME_PARTS = ("spawn", "fork", "notebook")
-SLURM_INTERACTIVE_JOB_NAMES = ("bash", "interactive")  # Lightning ignores SLURM for these job names
 GPU_ACCELERATORS = ("gpu", "cuda")
 
 
@@ -56,13 +56,6 @@ def start_style(trainer: DictConfig) -> str:
         return "spawn" if start_method in SPAWN_START_METHODS else "script"
     name = str(strategy or "auto").lower()
     return "spawn" if any(part in name for part in SPAWN_NAME_PARTS) else "script"
-
-
-def slurm_task_count(environ: Mapping[str, str]) -> int | None:
-    """SLURM's task count when Lightning will use SLURMEnvironment (as its detect() decides), else None."""
-    if "SLURM_NTASKS" not in environ or environ.get("SLURM_JOB_NAME") in SLURM_INTERACTIVE_JOB_NAMES:
-        return None
-    return int(environ["SLURM_NTASKS"])
 
 
 def started_by_other_launcher(environ: Mapping[str, str]) -> bool:
@@ -128,3 +121,24 @@ def check_launch(cfg: DictConfig, multirun: bool, environ: Mapping[str, str] | N
             "this submitit job sees no GPU (hydra.launcher.gpus_per_node=0): use hydra/launcher=local, which "
             "gives each job trainer.devices GPUs, or set hydra.launcher.gpus_per_node"
         )
+
+
+# slurmctld looks at time limits about every 30 s and signals a job once less than its warning time
+# plus that period is left; a job needs its first seconds to start Python and install submitit's handler.
+SLURM_TIME_CHECK_S = 30
+JOB_START_S = 15
+
+
+def slurm_signal_too_early(launcher: DictConfig) -> str | None:
+    """Why submitit's warning signal (USR2, signal_delay_s before the time limit) could reach a job while it
+    is still starting, which ends it before it can checkpoint; None when it comes in time."""
+    timeout_min, delay_s = launcher.get("timeout_min"), launcher.get("signal_delay_s")
+    if not timeout_min or delay_s is None:
+        return None
+    earliest = int(timeout_min) * 60 - int(delay_s) - SLURM_TIME_CHECK_S
+    if earliest >= JOB_START_S:
+        return None
+    return (f"hydra.launcher.signal_delay_s={delay_s} with hydra.launcher.timeout_min={timeout_min}: SLURM checks "
+            f"time limits every {SLURM_TIME_CHECK_S} s and may signal each job {max(earliest, 0)} s after it starts, "
+            f"before it can checkpoint, which ends it; keep signal_delay_s at most timeout_min x 60 - "
+            f"{SLURM_TIME_CHECK_S + JOB_START_S}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
 import time
 import warnings
 from pathlib import Path
@@ -31,6 +32,11 @@ log = logging.getLogger(__name__)
 # torch 2.13 deprecates LeafSpec, which Lightning 2.6 still builds for every batch: a notice on every
 # run that no user can act on.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
+
+# Lightning suggests srun to every run on a machine where SLURM is installed. A run outside a SLURM
+# job was meant to be one; inside a job (a hand-written sbatch script without srun) the hint stays.
+if "SLURM_JOB_ID" not in os.environ:
+    warnings.filterwarnings("ignore", message=r".*The `srun` command is available on your system but is not used")
 
 # Keys of the trainer group that the project applies itself (runs/memory_format.py).
 PROJECT_TRAINER_KEYS = ("memory_format",)
