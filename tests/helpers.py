@@ -1,10 +1,12 @@
-"""Small utilities the tests share: reading TensorBoard event files, running the CLI."""
+"""Small utilities the tests share: reading TensorBoard event files, running the CLI, a demo server."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,3 +49,32 @@ def mounted_tmpfs(folder: Path, options: str):
         yield folder
     finally:
         subprocess.run(["umount", str(folder)], check=True)
+
+
+@contextmanager
+def demo_server(*overrides: str) -> Iterator[str]:
+    """``python -m fer_lightning.demo`` on a free port of 127.0.0.1, its address once it answers;
+    stopped when the block ends."""
+    import socket
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    server = subprocess.Popen([sys.executable, "-m", "fer_lightning.demo", f"port={port}", *overrides], cwd=ROOT,
+                              env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, server.stdout.read()
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the demo did not start within 2 minutes"
+                time.sleep(0.3)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

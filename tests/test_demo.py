@@ -6,12 +6,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import struct
-import subprocess
-import sys
 import tempfile
-import time
 import zlib
 from pathlib import Path
 
@@ -24,7 +20,7 @@ from fer_lightning.errors import CheckpointError, DataFormatError
 from fer_lightning.web.analysis import analyze_photo
 from fer_lightning.web.models import ModelCatalog, Recognizers, UnknownModel
 from fer_lightning.web.page import answer
-from tests.helpers import ROOT, run_cli
+from tests.helpers import demo_server, run_cli
 from tests.test_evaluate_predict import astronaut_bgr
 from tests.test_output_safety import checkpoint, run  # noqa: F401  (module fixtures: an untrained model)
 from tests.test_recognizer import recognizer  # noqa: F401
@@ -186,12 +182,6 @@ def browser_missing() -> str | None:
     return None
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def chromium():
     missing = browser_missing()
@@ -221,21 +211,8 @@ def test_the_page_in_a_browser_labels_an_uploaded_face(chromium, tmp_path):
 
     photo = tmp_path / "astronaut.png"
     cv2.imwrite(str(photo), astronaut_bgr())
-    port = free_port()
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    server = subprocess.Popen([sys.executable, "-m", "fer_lightning.demo", f"port={port}"], cwd=ROOT,
-                              env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, server.stdout.read()
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the demo did not start within 2 minutes"
-                time.sleep(0.3)
-        chromium.get(f"http://127.0.0.1:{port}/")
+    with demo_server() as address:
+        chromium.get(address)
         WebDriverWait(chromium, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#photo input[type=file]"))
         chromium.find_element(By.CSS_SELECTOR, "#photo input[type=file]").send_keys(str(photo))
         # The shipped model sees the astronaut smile.
@@ -251,11 +228,8 @@ def test_the_page_in_a_browser_labels_an_uploaded_face(chromium, tmp_path):
         # A file that is no image: the page says so (Gradio does not decode uploads itself).
         notes = tmp_path / "notes.csv"
         notes.write_text("emotion,pixels\n0,1 2 3\n")
-        chromium.get(f"http://127.0.0.1:{port}/")
+        chromium.get(address)
         WebDriverWait(chromium, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#photo input[type=file]"))
         chromium.find_element(By.CSS_SELECTOR, "#photo input[type=file]").send_keys(str(notes))
         WebDriverWait(chromium, 60).until(lambda d: "Cannot read this image" in d.find_element(By.ID, "message").text)
         assert "notes.csv" in chromium.find_element(By.ID, "message").text
-    finally:
-        server.terminate()
-        server.wait(timeout=30)

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,8 +15,8 @@ import numpy as np
 import pytest
 
 from fer_lightning.web.live import LiveSession, analyze_frame
-from tests.helpers import ROOT
-from tests.test_demo import browser_missing, free_port
+from tests.helpers import demo_server
+from tests.test_demo import browser_missing
 from tests.test_evaluate_predict import astronaut_bgr
 from tests.test_output_safety import checkpoint, run  # noqa: F401  (module fixtures: an untrained model)
 from tests.test_recognizer import recognizer  # noqa: F401
@@ -102,22 +99,9 @@ def test_the_live_webcam_in_a_browser_labels_the_moving_face(camera_browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    port = free_port()
-    environment = {**os.environ, "OMP_NUM_THREADS": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    server = subprocess.Popen([sys.executable, "-m", "fer_lightning.demo", f"port={port}"], cwd=ROOT,
-                              env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, server.stdout.read()
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "the demo did not start within 2 minutes"
-                time.sleep(0.3)
+    with demo_server() as address:
         browser = camera_browser
-        browser.get(f"http://127.0.0.1:{port}/")
+        browser.get(address)
         start_stream(browser)
         # The shipped model labels the face in the stream; the answer keeps changing as the face moves.
         WebDriverWait(browser, 60).until(
@@ -132,9 +116,6 @@ def test_the_live_webcam_in_a_browser_labels_the_moving_face(camera_browser):
         shown = browser.execute_script("return window.liveChanges")
         print(f"live stream: {shown / seconds:.1f} new pictures a second in the browser")
         assert shown >= 3 * seconds, f"{shown} new pictures in {seconds:.0f} s"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def start_stream(browser) -> None:
