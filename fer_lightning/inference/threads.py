@@ -1,9 +1,9 @@
 """How many threads a forward pass gets: one for a small batch, every core for a large one.
 
-A face or a video frame's few faces is too little work to share: the threads spend longer waiting for
-each other than computing, and on a machine where anything else runs, a call on two threads can take
-10 to 80 times as long as on one (docs/benchmarks.md, "Threads for inference"). A large batch does
-split well, so it gets every core the process may use.
+A face or a video frame's few faces is little work to share: on an idle 2-core machine two threads
+answer one face up to 1.5 times sooner, but where anything else runs a one-face call on two threads
+waits for the busy core and took 920 ms instead of 7.7 ms on one (docs/benchmarks.md, figures 10
+and 11). A large batch splits well, so it gets every core the process may use.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 from fer_lightning.config.checks import check_threads
 
-# The largest batch that runs on one thread under threads=auto (measured: docs/benchmarks.md).
+# The largest batch that runs on one thread under threads=auto (a photo's or a video frame's faces).
 SMALL_BATCH = 32
 
 
