@@ -18,9 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_lightning.checkpoints.shipped import PRETRAINED_DIR, REGISTRY_FILE, add_graph, read_registry
+from fer_lightning.checkpoints.shipped import PRETRAINED_DIR, add_graph, read_registry, write_registry
 from fer_lightning.data.readers import read_dataset
-from fer_lightning.files import atomic_write
 from fer_lightning.inference.onnx_backend import OnnxGraph, cached_graph
 from fer_lightning.inference.quantize import quantize_int8
 
@@ -73,8 +72,7 @@ def ship(name: str, tta: str, graph: Path, row: dict) -> None:
     entry = registry["models"][name].get("onnx_int8") or {}
     if tta in entry:  # an earlier graph that this measurement no longer keeps
         (PRETRAINED_DIR / entry.pop(tta)["file"]).unlink(missing_ok=True)
-        with atomic_write(PRETRAINED_DIR / REGISTRY_FILE, "w") as handle:
-            handle.write(json.dumps(registry, indent=2, sort_keys=True) + "\n")
+        write_registry(registry)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,11 @@ def read_registry(directory: Path | None = None) -> dict[str, Any]:
     return registry
 
 
+def write_registry(registry: dict[str, Any], directory: Path | None = None) -> None:
+    with atomic_write((directory or PRETRAINED_DIR) / REGISTRY_FILE, "w") as handle:
+        handle.write(json.dumps(registry, indent=2, sort_keys=True) + "\n")
+
+
 def model_name(ckpt_path: Any, registry: dict[str, Any]) -> str:
     """``pretrained`` -> the default model's name; ``pretrained:<name>`` -> ``<name>``, if shipped."""
     name = str(ckpt_path).partition(":")[2] or registry.get("default")
@@ -175,8 +180,7 @@ def publish(checkpoint: dict[str, Any], name: str, details: dict[str, Any], dire
     registry["models"][name] = {"file": path.name, "sha256": sha256_of(path), **details}
     if default or not registry.get("default"):
         registry["default"] = name
-    with atomic_write(directory / REGISTRY_FILE, "w") as handle:
-        handle.write(json.dumps(registry, indent=2, sort_keys=True) + "\n")
+    write_registry(registry, directory)
     return path
 
 
@@ -193,8 +197,7 @@ def add_graph(name: str, key: str, variant: str, graph: Path, details: dict[str,
         handle.write(graph.read_bytes())
     registry["models"][name].setdefault(key, {})[variant] = {"file": target.name, "sha256": sha256_of(target),
                                                               **details}
-    with atomic_write(directory / REGISTRY_FILE, "w") as handle:
-        handle.write(json.dumps(registry, indent=2, sort_keys=True) + "\n")
+    write_registry(registry, directory)
     return target
 
 
