@@ -15,9 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from fer_lightning.config.checks import check_backend, check_threads
+from fer_lightning.config.checks import check_backend
 from fer_lightning.errors import CheckpointError, FerError
-from fer_lightning.files import atomic_write
 from fer_lightning.inference.threads import threads_for
 
 # Bumped when the graph export changes, so that graphs cached by an older version are not reused.
@@ -92,12 +91,12 @@ def export_graph(checkpoint: Path, tta: str, graph: Path) -> Path:
     predictor = load_predictor(checkpoint)
     module = FlipAverage(predictor.module) if tta == "flip" else predictor.module
     graph.parent.mkdir(parents=True, exist_ok=True)
+    # Written beside the graph and renamed into place: a process that finds the graph finds all of it.
     staging = graph.with_name(f".{graph.name}.{os.getpid()}.export")
     try:
         with torch.inference_mode(False):
             export_onnx(module.eval(), staging, class_names=predictor.class_names)
-        with atomic_write(graph) as handle:
-            handle.write(staging.read_bytes())
+        os.replace(staging, graph)
     except OSError as error:
         raise FerError(f"{graph}: cannot write the ONNX graph ({error.strerror or error})") from None
     finally:
@@ -156,12 +155,11 @@ class OnnxClassifier:
 
     backend = "onnxruntime"
 
-    def __init__(self, source: Any, precision: str = "fp32", threads: int | str = "auto", tta: str = "none") -> None:
+    def __init__(self, source: Any, precision: str = "fp32", tta: str = "none") -> None:
         check_backend("onnxruntime", precision, tta)
-        check_threads(threads)
         from fer_lightning.checkpoints.shipped import shipped_temperature
 
-        self.source, self.precision, self.threads = source, precision, threads
+        self.source, self.precision = source, precision
         # The graph gives the network's probabilities: the recognizer applies the temperature, as for torch.
         self.temperature = shipped_temperature(source)
         self._graphs: dict[str, OnnxGraph] = {}
@@ -175,5 +173,6 @@ class OnnxClassifier:
             self._graphs[tta] = OnnxGraph(path)
         return self._graphs[tta]
 
-    def probabilities(self, faces: np.ndarray, batch_size: int = 256, tta: str = "none") -> np.ndarray:
-        return self.graph(tta).probabilities(faces, batch_size, self.threads)
+    def probabilities(self, faces: np.ndarray, batch_size: int = 256, tta: str = "none",
+                      threads: int | str = "auto") -> np.ndarray:
+        return self.graph(tta).probabilities(faces, batch_size, threads)

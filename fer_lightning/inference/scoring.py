@@ -116,8 +116,6 @@ def predict_probabilities(module: torch.nn.Module, images: np.ndarray, batch_siz
     for batch, _ in loader:
         views = [module(view.to(device)).float().cpu() for view in tta_views(batch, tta)]
         batches.append(torch.stack(views).mean(dim=0))
-    if not batches:
-        return np.zeros((0, len(module(torch.zeros(1, 1, *images.shape[1:3], device=device))[0])), dtype=np.float32)
     return torch.cat(batches).numpy()
 
 

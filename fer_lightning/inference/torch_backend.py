@@ -7,8 +7,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fer_lightning.config.checks import check_threads
-
 if TYPE_CHECKING:
     from fer_lightning.checkpoints.predictor import Predictor
 
@@ -16,15 +14,15 @@ if TYPE_CHECKING:
 class TorchClassifier:
     backend = "torch"
 
-    def __init__(self, predictor: Predictor, threads: int | str = "auto") -> None:
-        check_threads(threads)
-        self.predictor, self.threads = predictor, threads
+    def __init__(self, predictor: Predictor) -> None:
+        self.predictor = predictor
         self.class_names = predictor.class_names
         self.temperature = predictor.temperature  # applied by the recognizer, as for every backend
 
-    def probabilities(self, faces: np.ndarray, batch_size: int = 256, tta: str = "none") -> np.ndarray:
+    def probabilities(self, faces: np.ndarray, batch_size: int = 256, tta: str = "none",
+                      threads: int | str = "auto") -> np.ndarray:
         from fer_lightning.inference.scoring import predict_probabilities
         from fer_lightning.inference.threads import threads_for, torch_threads
 
-        with torch_threads(threads_for(min(len(faces), batch_size), self.threads)):
+        with torch_threads(threads_for(min(len(faces), batch_size), threads)):
             return predict_probabilities(self.predictor.module, faces, batch_size, tta)
