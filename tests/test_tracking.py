@@ -39,6 +39,12 @@ def train(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
     return result
 
 
+def sweep(tmp_path: Path, *overrides: str) -> Path:
+    """A quiet one-epoch sweep of ``overrides``; its sweep directory."""
+    train(tmp_path, "-m", *overrides, "callbacks=none", "logger=none", "trainer.max_epochs=1")
+    return next((tmp_path / "outputs" / "multiruns").glob("*/*"))
+
+
 def run_with(root: Path, override: str) -> Path:
     """The run below ``root`` that the command line gave ``override``."""
     return next(d for d in run_dirs(root) if override in (d / ".hydra" / "overrides.yaml").read_text())
@@ -83,11 +89,8 @@ def test_debug_presets_run_what_they_promise(tmp_path):
 # ------------------------------------------------------------------------------ tags, provenance
 @pytest.mark.slow
 def test_a_run_records_its_tags_and_provenance_and_the_leaderboard_filters_by_tag(tmp_path):
-    outputs = tmp_path / "outputs"
-    train(tmp_path, "-m", "model.dropout=0.1,0.2", "tags=[baseline,tiny]", "callbacks=none", "logger=none",
-          "trainer.max_epochs=1")
-    sweep = next((outputs / "multiruns").glob("*/*"))
-    runs = run_dirs(sweep)
+    swept = sweep(tmp_path, "model.dropout=0.1,0.2", "tags=[baseline,tiny]")
+    runs = run_dirs(swept)
     assert len(runs) == 2
     provenance = json.loads((runs[0] / "provenance.json").read_text())
     assert provenance["tags"] == ["baseline", "tiny"]
@@ -100,11 +103,11 @@ def test_a_run_records_its_tags_and_provenance_and_the_leaderboard_filters_by_ta
     # Retag one run as an older run would be: the filter keeps only the runs with every tag asked for.
     metrics = json.loads((runs[1] / "metrics.json").read_text())
     (runs[1] / "metrics.json").write_text(json.dumps({**metrics, "tags": ["tiny"]}))
-    assert [run.path for run in collect_runs(sweep, ["baseline"])[0]] == [runs[0]]
-    assert len(collect_runs(sweep, ["tiny"])[0]) == 2
-    shown = run_cli("fer_lightning.leaderboard", str(sweep), "tags=baseline")
+    assert [run.path for run in collect_runs(swept, ["baseline"])[0]] == [runs[0]]
+    assert len(collect_runs(swept, ["tiny"])[0]) == 2
+    shown = run_cli("fer_lightning.leaderboard", str(swept), "tags=baseline")
     assert shown.returncode == 0 and "baseline tiny" in shown.stdout and "model.dropout=0.2" not in shown.stdout
-    missing = run_cli("fer_lightning.leaderboard", str(sweep), "tags=[nothing]")
+    missing = run_cli("fer_lightning.leaderboard", str(swept), "tags=[nothing]")
     assert missing.returncode == 2 and "no run is tagged nothing" in missing.stderr
 
 
@@ -142,16 +145,13 @@ def test_impossible_fold_settings_are_one_line(overrides, words):
 
 @pytest.mark.slow
 def test_a_k_fold_sweep_is_summed_up_by_the_leaderboard(tmp_path):
-    outputs = tmp_path / "outputs"
-    train(tmp_path, "-m", "data.folds=3", "data.fold=range(3)", "callbacks=none", "logger=none",
-          "trainer.max_epochs=1")
-    sweep = next((outputs / "multiruns").glob("*/*"))
-    runs, _ = collect_runs(sweep)
+    swept = sweep(tmp_path, "data.folds=3", "data.fold=range(3)")
+    runs, _ = collect_runs(swept)
     (summary,) = fold_summary(runs)
     accuracies = [run.best_val_acc for run in runs]
     assert summary["completed"] == 3 and summary["mean_val_acc"] == pytest.approx(np.mean(accuracies))
     assert summary["std_val_acc"] == pytest.approx(np.std(accuracies, ddof=1))
-    shown = run_cli("fer_lightning.leaderboard", str(sweep))
+    shown = run_cli("fer_lightning.leaderboard", str(swept))
     assert "k-fold" in shown.stdout and "3 of 3" in shown.stdout
 
 
