@@ -24,7 +24,7 @@ from benchmarks.sizes import FULL, QUICK, Sizes
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # Run order matters: later figures compare against figure 1's training rate.
 FIGURES = ("train_throughput", "train_options", "data_loading", "startup", "inference", "ensemble_eval", "scaling",
-           "face_detectors", "augmentation_match", "recognizer_speed", "thread_policy")
+           "face_detectors", "augmentation_match", "recognizer_speed", "thread_policy", "video_rate")
 QUIET_LOAD = 0.8  # 1-minute load average below which the machine counts as quiet
 POLL_SECONDS = 30
 

@@ -53,6 +53,8 @@ class Sizes:
     scaling_val_batches: int = 2
     widths: tuple[str, ...] = ("narrow", "report", "wide")
     width_steps: int = 3
+    # Figure 12: frames of 640x480 a row (live stream and video clip)
+    video_frames: int = 150
     # Distinct synthetic faces generated (then tiled): content does not change speed.
     unique_faces: int = 1024
 
@@ -95,4 +97,5 @@ QUICK = Sizes(
     widths=("narrow",),
     width_steps=1,
     unique_faces=128,
+    video_frames=8,
 )

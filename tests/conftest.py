@@ -19,6 +19,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 # Whatever a test's command writes by default (caches, results of shipped models) goes to a folder of
 # the test session's, never into the checkout; commands started by tests inherit it.
 os.environ["FER_OUTPUTS"] = tempfile.mkdtemp(prefix="fer-test-outputs-")
+os.environ["FER_CACHE"] = os.path.join(os.environ["FER_OUTPUTS"], "cache")  # exported ONNX graphs
 register_resolvers()
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 

@@ -127,6 +127,8 @@ def test_an_ensemble_file_is_measured_before_its_members_are_built(tmp_path):
     (["host=0.0.0.0"], "allow_remote=true"),
     (["+share=true"], "no setting 'share'"),
     (["models=[/nonexistent-folder]"], "models[0]=/nonexistent-folder: no such folder"),
+    (["live_backend=tensorrt"], "live_backend='tensorrt': allowed values are torch, onnxruntime"),
+    (["live_backend=torch", "live_precision=int8"], "live_precision='int8' is not allowed: fp32 with live_backend=torch"),
 ])
 def test_the_demo_command_refuses_a_public_bind_unknown_keys_and_missing_folders(args, expected):
     result = run_cli("fer_lightning.demo", *args, timeout=120)

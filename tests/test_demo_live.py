@@ -130,3 +130,21 @@ def start_stream(browser) -> None:
 
     WebDriverWait(browser, 30).until(lambda d: button("Access Webcam")).click()
     WebDriverWait(browser, 30).until(lambda d: button("Record")).click()
+
+
+def test_the_stream_runs_on_onnxruntime_with_its_session_copied_between_frames_as_the_page_does(checkpoint):  # noqa: F811
+    import copy
+
+    from fer_lightning.web.models import ModelCatalog, Recognizers
+    from fer_lightning.web.page import live_answer
+
+    catalog, recognizers = ModelCatalog.build(str(checkpoint)), Recognizers()
+    session, tracks = None, set()
+    for frame in webcam_frames(7):
+        drawn, probabilities, session = live_answer(catalog, recognizers, frame[:, :, ::-1], catalog.default,
+                                                    session, ("onnxruntime", "fp32"))
+        assert probabilities is not None, "the frame came back unanswered"
+        session = copy.deepcopy(session)  # what the page keeps between two frames
+        tracks |= {face.track for face in session.faces}
+    assert tracks == {0} and session.frames == 7
+    assert [r.backend for r in recognizers.loaded.values()] == ["onnxruntime"]

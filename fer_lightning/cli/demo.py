@@ -35,8 +35,10 @@ def demo(cfg: DictConfig) -> None:
                               face_detector=str(cfg.face_detector), align=cfg.align, margin=float(cfg.margin),
                               min_face_size=int(cfg.min_face_size), uncertain_below=float(cfg.uncertain_below),
                               tta=str(cfg.tta))
+    live = (str(cfg.live_backend), str(cfg.live_precision))
     recognizers.get(catalog.source(catalog.default))  # a wrong checkpoint stops here, in one line
-    page = build_page(catalog, recognizers, str(cfg.method))
+    recognizers.get(catalog.source(catalog.default), *live)  # and a missing onnxruntime, or int8 graph
+    page = build_page(catalog, recognizers, str(cfg.method), live)
     if not is_loopback(str(cfg.host)):
         print_warning(f"host={cfg.host}: the page is reachable from other machines; its visitors can use "
                       f"the {len(catalog.labels)} models it lists and nothing else")

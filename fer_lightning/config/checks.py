@@ -342,6 +342,7 @@ def check_predict_config(cfg: DictConfig) -> None:
         raise ConfigError(f"output={cfg.output}: predictions are written as {' or '.join(PREDICT_OUTPUT_SUFFIXES)}")
     check_face_options(cfg)
     check_positive_int("every_n_frames", _get(cfg, "every_n_frames", 1))
+    check_positive_int("detect_every", _get(cfg, "detect_every", 1))
     smoothing = _get(cfg, "track_smoothing", 0.5)
     if not _is_number(smoothing) or not 0 <= smoothing < 1:
         _fail("track_smoothing", smoothing, "a number from 0 (no smoothing) up to, not including, 1")
@@ -383,6 +384,8 @@ def check_demo_config(cfg: DictConfig) -> None:
     check_positive_int("max_file_mb", cfg.max_file_mb)
     check_choice("method", cfg.method, ATTRIBUTION_METHODS)
     check_face_options(cfg)
+    check_backend(_get(cfg, "live_backend", "torch"), _get(cfg, "live_precision", "fp32"), _get(cfg, "tta", "none"),
+                  prefix="live_")
     check_bool("open_browser", cfg.open_browser)
 
 
@@ -436,14 +439,15 @@ def check_threads(threads: Any) -> None:
         _fail("threads", threads, f"auto, or a whole number of threads from 1 to {most}")
 
 
-def check_backend(backend: Any, precision: Any, tta: Any) -> None:
+def check_backend(backend: Any, precision: Any, tta: Any, prefix: str = "") -> None:
     """The inference backend and its weights' format: int8 exists only as an onnxruntime graph, and
-    a graph holds no test-time augmentation but the flip."""
-    check_choice("backend", backend, INFERENCE_BACKENDS)
-    check_choice("precision", precision, ONNX_PRECISIONS)
+    a graph holds no test-time augmentation but the flip. ``prefix`` names the keys (live_: the demo's stream)."""
+    check_choice(f"{prefix}backend", backend, INFERENCE_BACKENDS)
+    check_choice(f"{prefix}precision", precision, ONNX_PRECISIONS)
     if backend != "onnxruntime":
         if precision != "fp32":
-            _fail("precision", precision, "fp32 with backend=torch (int8 is an onnxruntime graph: backend=onnxruntime)")
+            _fail(f"{prefix}precision", precision,
+                  f"fp32 with {prefix}backend=torch (int8 is an onnxruntime graph: {prefix}backend=onnxruntime)")
         return
     if tta not in ("none", "flip"):
-        _fail("tta", tta, "none or flip with backend=onnxruntime (ten_crop: backend=torch)")
+        _fail("tta", tta, f"none or flip with {prefix}backend=onnxruntime (ten_crop: {prefix}backend=torch)")

@@ -293,14 +293,17 @@ def find_faces(
     if not detect:
         return [Face((0, 0, width, height), resize_to_model(gray))]
     detector = detector if detector is not None else face_detector(DEFAULT_DETECTOR, min_size)
-    faces = []
-    for box, landmarks in detect_with_landmarks(gray, detector, align):
-        if align and landmarks is not None:
-            crop = resize_to_model(align_face(gray, landmarks))
-        else:
-            crop = crop_face(gray, box, margin)
-        faces.append(Face(box, crop, landmarks))
-    return faces
+    return [cut_face(gray, box, landmarks, align, margin)
+            for box, landmarks in detect_with_landmarks(gray, detector, align)]
+
+
+def cut_face(gray: np.ndarray, box: Box, landmarks: np.ndarray | None, align: bool = True,
+             margin: float = DEFAULT_MARGIN) -> Face:
+    """A found face cut to 48x48: turned upright and framed as FER2013's when ``align`` and it has
+    landmarks, else a square ``margin`` larger than its box."""
+    crop = resize_to_model(align_face(gray, landmarks)) if align and landmarks is not None else \
+        crop_face(gray, box, margin)
+    return Face(box, crop, landmarks)
 
 
 def annotate(image: np.ndarray, boxes: list[tuple[int, int, int, int]], labels: list[str]) -> np.ndarray:

@@ -255,7 +255,7 @@ def predict(cfg: DictConfig) -> Prediction:
     elif is_video(source):
         annotated = annotation_folder(cfg, output) / f"{source.stem}.mp4" if cfg.annotate else None
         frames = analyze_video(recognizer, source, int(cfg.every_n_frames), annotated,
-                               float(cfg.get("track_smoothing", 0.5)))
+                               float(cfg.get("track_smoothing", 0.5)), int(cfg.get("detect_every", 1)))
         write_video_table(frames, recognizer.class_names, output)
         tracks = summarize_tracks(frames, recognizer.class_names)
         write_track_table(tracks, recognizer.class_names, track_table_path(output))

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fer_lightning.config.checks import check_backend, check_face_settings, check_positive_int, check_threads
-from fer_lightning.errors import ConfigError, DataFormatError
+from fer_lightning.errors import ConfigError
+from fer_lightning.inference.images import as_bgr_or_gray, as_gray_uint8
 
 if TYPE_CHECKING:
     from fer_lightning.checkpoints.predictor import Predictor
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from fer_lightning.inference.torch_backend import TorchClassifier
     from fer_lightning.inference.video import FrameFaces
 
-COLOR_ORDERS = ("bgr", "rgb")
 # Averaging each face with its mirror image: +0.6 to +1.1 points on PublicTest for the shipped models.
 DEFAULT_TTA = "flip"
 
@@ -144,6 +144,11 @@ class Recognizer:
         return self.model.backend
 
     @property
+    def detector(self):
+        """The face detector, built by the first image that needed one (None until then)."""
+        return self._detector
+
+    @property
     def predictor(self) -> Predictor:
         """The loaded PyTorch model (networks, weights, what the file says of itself)."""
         if self.model.backend != "torch":
@@ -224,14 +229,15 @@ class Recognizer:
         return [FaceExplanation(face, attribution, method) for face, attribution in zip(faces, maps)]
 
     def analyze_video(self, path: str | Path, every_n_frames: int = 1, annotated: str | Path | None = None,
-                      track_smoothing: float = 0.5) -> list[FrameFaces]:
+                      track_smoothing: float = 0.5, detect_every: int = 5) -> list[FrameFaces]:
         """The faces of every n-th frame of a video file, with each frame's time in seconds. Each face
         keeps a ``track`` number across frames, its probabilities smoothed over the track
-        (``track_smoothing``: the weight of the past, 0 for none). With ``annotated``, also write the
-        video (MP4) with every face boxed and labelled."""
+        (``track_smoothing``: the weight of the past, 0 for none). Faces are detected on every
+        ``detect_every``-th analysed frame and followed in between (1: detected on every frame). With
+        ``annotated``, also write the video (MP4) with every face boxed and labelled."""
         from fer_lightning.inference.video import analyze_video
 
-        return analyze_video(self, path, every_n_frames, annotated, track_smoothing)
+        return analyze_video(self, path, every_n_frames, annotated, track_smoothing, detect_every)
 
     def expression(self, box: Any, probabilities: np.ndarray, crop: np.ndarray,
                    track: int | None = None) -> FaceExpression:
@@ -249,70 +255,6 @@ class Recognizer:
 
     def _expression(self, face: Face, probabilities: np.ndarray) -> FaceExpression:
         return self.expression(face.box, probabilities, face.image)
-
-
-def as_gray_uint8(face: np.ndarray) -> np.ndarray:
-    """A face crop as (H, W) uint8 gray: colour crops are taken as BGR, floats as [0, 1]."""
-    array = np.asarray(face)
-    if array.ndim == 3:
-        array = as_bgr_or_gray(array, "bgr")
-        if array.ndim == 3:
-            import cv2
-
-            array = cv2.cvtColor(array, cv2.COLOR_BGR2GRAY)
-    if array.ndim != 2 or min(array.shape) < 1:
-        raise DataFormatError(f"a face crop must be a gray (H, W) image; got shape {np.asarray(face).shape}")
-    return to_uint8(array)
-
-
-def to_uint8(array: np.ndarray) -> np.ndarray:
-    """uint8 pixels from what an image array may hold: uint16 scaled as 16-bit files are read, floats
-    in [0, 1] (or in [0, 255] when a value exceeds 1), other integers in 0..255. Values outside
-    those ranges are refused, never clipped: a clipped image is silently another image."""
-    if array.dtype == np.uint8:
-        return array
-    if array.dtype == np.uint16:
-        from fer_lightning.data.readers.image_decode import from_16_bit
-
-        return from_16_bit(array)
-    if array.dtype == bool:
-        return array.astype(np.uint8) * 255
-    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-        raise DataFormatError(f"an image must hold numbers; got {array.dtype}")
-    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
-        raise DataFormatError("the image holds NaN or infinite values")
-    low, high = (float(array.min()), float(array.max())) if array.size else (0.0, 0.0)
-    if low < 0 or high > 255:
-        raise DataFormatError(f"{array.dtype} pixels from {low:g} to {high:g}: expected 0..255 (or 0..65535 "
-                              "as uint16, or floats in [0, 1])")
-    if np.issubdtype(array.dtype, np.floating):
-        scale = 255.0 if high <= 1.0 else 1.0
-        return np.rint(array * scale).astype(np.uint8)
-    return array.astype(np.uint8)
-
-
-def as_bgr_or_gray(image: Any, color_order: str = "bgr") -> np.ndarray:
-    """Any image the API takes -> (H, W) gray or (H, W, 3) BGR uint8, as OpenCV works."""
-
-    from fer_lightning.inference.faces import read_color_image
-
-    if color_order not in COLOR_ORDERS:
-        raise ConfigError(f"color_order={color_order!r}: bgr or rgb")
-    if isinstance(image, (str, Path)):
-        return read_color_image(Path(image))
-    if hasattr(image, "convert") and hasattr(image, "mode"):  # a PIL image: its mode says its colours
-        image, color_order = np.asarray(image.convert("L" if image.mode in ("L", "I", "F", "1") else "RGB")), "rgb"
-    array = np.asarray(image)
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = array[:, :, 0]
-    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)) or min(array.shape[:2]) < 1:
-        raise DataFormatError(f"an image must be (H, W), (H, W, 3) or (H, W, 4); got shape {array.shape}")
-    array = to_uint8(array)
-    if array.ndim == 2:
-        return array
-    if array.shape[2] == 4:
-        array = array[:, :, :3]
-    return np.ascontiguousarray(array[:, :, ::-1] if color_order == "rgb" else array)
 
 
 __all__ = ["FaceExplanation", "FaceExpression", "Recognizer"]

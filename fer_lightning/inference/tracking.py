@@ -41,6 +41,13 @@ class Track:
     missed: int = 0
     smoothed: np.ndarray | None = field(default=None, repr=False)
 
+    def moved_to(self, box: Sequence[float]) -> Track:
+        """The track seen again at ``box``: its step is the move since it was last seen, per frame."""
+        ahead = self.missed + 1
+        self.step = ((box[0] - self.box[0]) / ahead, (box[1] - self.box[1]) / ahead)
+        self.box, self.missed = tuple(float(v) for v in box), 0
+        return self
+
     def expected(self) -> tuple[float, float, float, float]:
         x, y, w, h = self.box
         ahead = self.missed + 1
@@ -67,23 +74,30 @@ class IouTracker:
                 break
             if t in used or b in assigned:
                 continue
-            track = self.tracks[t]
-            x, y, _, _ = boxes[b]
-            ahead = track.missed + 1
-            track.step = ((x - track.box[0]) / ahead, (y - track.box[1]) / ahead)
-            track.box, track.missed = tuple(float(v) for v in boxes[b]), 0
-            assigned[b] = track
+            assigned[b] = self.tracks[t].moved_to(boxes[b])
             used.add(t)
-        for t, track in enumerate(self.tracks):
-            if t not in used:
-                track.missed += 1
-        self.tracks = [track for track in self.tracks if track.missed <= self.max_missed]
+        self._miss_all_but(used)
         for b, box in enumerate(boxes):
             if b not in assigned:
                 assigned[b] = Track(self.next_number, tuple(float(v) for v in box))
                 self.next_number += 1
                 self.tracks.append(assigned[b])
         return [assigned[b] for b in range(len(boxes))]
+
+    def carry(self, found: dict[int, Box]) -> list[Track]:
+        """A frame in which the known faces were looked for near where they were instead of detected:
+        ``found`` maps a track's number to its new box; the other tracks count a miss. The tracks
+        found, in the order given."""
+        open_tracks = {track.number: track for track in self.tracks}
+        moved = [open_tracks[number].moved_to(box) for number, box in found.items() if number in open_tracks]
+        self._miss_all_but({t for t, track in enumerate(self.tracks) if track.number in found})
+        return moved
+
+    def _miss_all_but(self, seen: set[int]) -> None:
+        for t, track in enumerate(self.tracks):
+            if t not in seen:
+                track.missed += 1
+        self.tracks = [track for track in self.tracks if track.missed <= self.max_missed]
 
 
 def smooth(track: Track, probabilities: np.ndarray, weight: float) -> np.ndarray:

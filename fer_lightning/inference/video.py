@@ -1,6 +1,7 @@
-"""Expressions in a video, frame by frame: the Recognizer on every n-th frame, each face followed by
-a track number with its probabilities smoothed over the track (tracking.py), a per-frame table, a
-per-track summary, and optionally a copy of the video with each face boxed and labelled."""
+"""Expressions in a video, frame by frame: the Recognizer on every n-th frame, faces detected on every
+``detect_every``-th of those and followed in between (following.py), each with a track number and its
+probabilities smoothed over the track; a per-frame table, a per-track summary, and optionally a copy of
+the video with each face boxed and labelled."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from fer_lightning.errors import ConfigError, DataFormatError
 from fer_lightning.files import atomic_write
-from fer_lightning.inference.tracking import IouTracker, smooth
+from fer_lightning.inference.following import DEFAULT_DETECT_EVERY, FaceFollower
 
 if TYPE_CHECKING:
     from fer_lightning.inference.recognizer import FaceExpression, Recognizer
@@ -69,20 +70,13 @@ def read_frames(path: Path, every_n_frames: int = 1) -> Iterator[tuple[int, floa
                     "damaged file?); the table covers those %d", path, index, announced, index)
 
 
-def tracked_faces(recognizer: Recognizer, tracker: IouTracker, faces: list[FaceExpression],
-                  smoothing: float) -> list[FaceExpression]:
-    """The faces of one frame with their track numbers and their track's smoothed probabilities."""
-    tracks = tracker.update([face.box for face in faces])
-    names = recognizer.class_names
-    return [recognizer.expression(face.box, smooth(track, [face.probabilities[n] for n in names], smoothing),
-                                  face.crop, track.number) for face, track in zip(faces, tracks)]
-
-
 def analyze_video(recognizer: Recognizer, path: str | Path, every_n_frames: int = 1,
-                  annotated: str | Path | None = None, track_smoothing: float = 0.5) -> list[FrameFaces]:
+                  annotated: str | Path | None = None, track_smoothing: float = 0.5,
+                  detect_every: int = DEFAULT_DETECT_EVERY) -> list[FrameFaces]:
     """Every n-th frame's faces, tracked and smoothed (``track_smoothing``: the weight of a track's
-    past, 0 for none); with ``annotated``, also write the video with the faces drawn (every frame is
-    written; frames between two analysed ones keep the last boxes)."""
+    past, 0 for none), detected on every ``detect_every``-th analysed frame and followed in between;
+    with ``annotated``, also write the video with the faces drawn (every frame is written; frames
+    between two analysed ones keep the last boxes)."""
     from fer_lightning.inference.faces import annotate, caption
 
     path = Path(path)
@@ -93,14 +87,13 @@ def analyze_video(recognizer: Recognizer, path: str | Path, every_n_frames: int 
         raise ConfigError(f"track_smoothing={track_smoothing!r}: a number from 0 (no smoothing) up to, not "
                           "including, 1")
     results: list[FrameFaces] = []
-    tracker = IouTracker()
+    follower = FaceFollower(detect_every, float(track_smoothing))
     writer = AnnotatedVideo(Path(annotated)) if annotated is not None else None
     finished = False
     try:
         for index, seconds, fps, frame in read_frames(path, 1 if writer else every_n_frames):
             if index % every_n_frames == 0:
-                faces = tracked_faces(recognizer, tracker, recognizer.predict(frame), float(track_smoothing))
-                results.append(FrameFaces(index, seconds, faces))
+                results.append(FrameFaces(index, seconds, follower.predict(recognizer, frame)))
             if writer is not None:
                 faces = results[-1].faces
                 writer.write(fps, annotate(frame, [f.box for f in faces],

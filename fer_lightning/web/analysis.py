@@ -35,7 +35,7 @@ def analyze_photo(recognizer: Recognizer, image: Any, method: str = "saliency") 
     import cv2
 
     from fer_lightning.inference.faces import annotate
-    from fer_lightning.inference.recognizer import as_bgr_or_gray
+    from fer_lightning.inference.images import as_bgr_or_gray
     from fer_lightning.viz.figures import face_panels_figure
 
     if image is None:

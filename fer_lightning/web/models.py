@@ -110,14 +110,15 @@ class Recognizers:
     def key(source: str) -> str:
         return str(Path(source).resolve())
 
-    def get(self, source: str):
+    def get(self, source: str, backend: str = "torch", precision: str = "fp32"):
+        """The recognizer of ``source`` on ``backend`` (each backend's is loaded, and counted, apart)."""
         from fer_lightning.inference.recognizer import Recognizer
 
-        key = self.key(source)
+        key = f"{self.key(source)} {backend} {precision}"
         if key in self.loaded:
             self.loaded.move_to_end(key)
             return self.loaded[key]
-        recognizer = Recognizer.from_checkpoint(source, **self.options)
+        recognizer = Recognizer.from_checkpoint(source, backend=backend, precision=precision, **self.options)
         self.loaded[key] = recognizer
         while len(self.loaded) > self.max_models:
             self.loaded.popitem(last=False)

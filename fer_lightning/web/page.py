@@ -17,7 +17,7 @@ INTRO = ("Upload a photo or take one with the webcam. Each face is found (YuNet 
          "and cut to 48x48 gray as in FER2013, and classified; the panels show where the model looks (saliency) "
          "and its seven probabilities. Or start the live webcam below: its faces are labelled as you move.")
 # The live stream: the browser offers a frame this often (seconds), at this size. Faster than the 10 a
-# second aimed at, so that the answer (about 60 ms a frame on 2 shared cores) sets the pace, not the offer.
+# second aimed at, so that the answer sets the pace, not the offer.
 LIVE_INTERVAL = 0.06
 LIVE_SIZE = {"width": 640, "height": 480}
 
@@ -39,18 +39,21 @@ def answer(catalog: ModelCatalog, recognizers: Recognizers, photo: Any, model: A
     return result.annotated, result.main_face or None, result.panels, result.message
 
 
-def live_answer(catalog: ModelCatalog, recognizers: Recognizers, frame: Any, model: Any, session: Any):
+def live_answer(catalog: ModelCatalog, recognizers: Recognizers, frame: Any, model: Any, session: Any,
+                stream_backend: tuple[str, str] = ("torch", "fp32")):
     """The live stream's outputs for one frame: the frame with its faces drawn, the largest face's
-    probabilities, the visitor's session (its face tracks)."""
+    probabilities, the visitor's session (its face tracks). ``stream_backend``: the backend and
+    precision that run the model for the stream."""
     session = session if isinstance(session, LiveSession) else LiveSession()
     try:
-        recognizer = recognizers.get(catalog.source(model))
-        return analyze_frame(recognizer, frame, session)
+        recognizer = recognizers.get(catalog.source(model), *stream_backend)
+        return analyze_frame(recognizer, frame, session, model)
     except Exception:  # noqa: BLE001 - a frame that fails shows as it came; the stream goes on
         return frame, None, session
 
 
-def build_page(catalog: ModelCatalog, recognizers: Recognizers, method: str = "saliency"):
+def build_page(catalog: ModelCatalog, recognizers: Recognizers, method: str = "saliency",
+               stream_backend: tuple[str, str] = ("torch", "fp32")):
     import gradio as gr
 
     with gr.Blocks(title=TITLE) as page:
@@ -93,7 +96,7 @@ def build_page(catalog: ModelCatalog, recognizers: Recognizers, method: str = "s
         session = gr.State(None)
 
         def from_stream(frame: Any, chosen: Any, state: Any):
-            return live_answer(catalog, recognizers, frame, chosen, state)
+            return live_answer(catalog, recognizers, frame, chosen, state, stream_backend)
 
         # One frame answered at a time: a frame that arrives meanwhile waits, and the page keeps the latest.
         live.stream(from_stream, [live, model, session], [live_faces, live_label, session],
