@@ -41,6 +41,12 @@ def test_same_seed_gives_identical_arrays_whatever_the_global_numpy_state() -> N
     assert np.array_equal(first.part_masks, second.part_masks)
 
 
+def test_faces_drawn_without_their_part_masks_are_the_same_faces() -> None:
+    full, bare = generate_synthetic_faces(60, seed=5), generate_synthetic_faces(60, seed=5, with_masks=False)
+    assert bare.part_masks is None
+    assert np.array_equal(full.images, bare.images) and np.array_equal(full.labels, bare.labels)
+
+
 def test_different_seeds_give_different_faces() -> None:
     a, b = generate_synthetic_faces(30, seed=0), generate_synthetic_faces(30, seed=1)
     assert not np.array_equal(a.images, b.images)

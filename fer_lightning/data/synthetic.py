@@ -85,7 +85,7 @@ assert tuple(EXPRESSIONS) == CLASS_NAMES
 class SyntheticFaces:
     images: np.ndarray  # (N, 48, 48) uint8
     labels: np.ndarray  # (N,) int64 in 0..6
-    part_masks: np.ndarray  # (N, 3, 48, 48) bool, order PART_NAMES
+    part_masks: np.ndarray | None  # (N, 3, 48, 48) bool, order PART_NAMES; None when not asked for
 
 
 @dataclass(frozen=True)
@@ -225,7 +225,7 @@ _DILATE = np.ones((3, 3), np.uint8)
 _GRID = np.arange(IMAGE_SIZE, dtype=np.float32) - _CENTER + 0.5
 
 
-def _render(face: _Face, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _render(face: _Face, noise: np.ndarray, with_masks: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     background = round(face.background)
     canvas = np.full((_CANVAS, _CANVAS), background, np.uint8)  # LINE_AA needs 8-bit
     _draw_head(canvas, face)
@@ -235,15 +235,18 @@ def _render(face: _Face, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     _draw_mouth(canvas, face, ink, ink * 0.5)
 
     # Each part again, alone and a little thicker, on its own channel: one warp poses all four.
-    parts = [np.zeros((_CANVAS, _CANVAS), np.uint8) for _ in PART_NAMES]
-    _draw_mouth(parts[0], face, 255.0, 255.0, grow=0.5)
-    _draw_eyes(parts[1], face, 255.0, 255.0, grow=0.5)
-    _draw_brows(parts[2], face, 255.0, grow=0.5)
+    # (The warp and the resize work channel by channel: the face is the same without them.)
+    parts = [np.zeros((_CANVAS, _CANVAS), np.uint8) for _ in PART_NAMES] if with_masks else []
+    if with_masks:
+        _draw_mouth(parts[0], face, 255.0, 255.0, grow=0.5)
+        _draw_eyes(parts[1], face, 255.0, 255.0, grow=0.5)
+        _draw_brows(parts[2], face, 255.0, grow=0.5)
     posed = cv2.warpAffine(
         cv2.merge([canvas, *parts]), _pose_matrix(face), (_CANVAS, _CANVAS), flags=cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_CONSTANT, borderValue=(background, 0, 0, 0),
     )
-    small = cv2.resize(posed, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(posed, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA).reshape(
+        IMAGE_SIZE, IMAGE_SIZE, 1 + len(parts))
 
     # Lighting: global contrast / brightness and a linear gradient in a random direction.
     ramp = np.cos(face.gradient_angle) * _GRID[None, :] + np.sin(face.gradient_angle) * _GRID[:, None]
@@ -252,6 +255,8 @@ def _render(face: _Face, noise: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     image += noise * face.noise_sigma
     image = np.clip(np.rint(image), 0, 255).astype(np.uint8)
 
+    if not with_masks:
+        return image, None
     covered = (small[..., 1:] > _MASK_THRESHOLD).astype(np.uint8)
     masks = cv2.dilate(covered, _DILATE).astype(bool).transpose(2, 0, 1)
     return image, masks
@@ -322,7 +327,7 @@ def _sample_face(label: int, rng: np.random.Generator, difficulty: float) -> _Fa
 
 
 def generate_synthetic_faces(
-    n: int, seed: int = 0, *, difficulty: float = 1.0, labels: np.ndarray | None = None
+    n: int, seed: int = 0, *, difficulty: float = 1.0, labels: np.ndarray | None = None, with_masks: bool = True
 ) -> SyntheticFaces:
     """Draw ``n`` faces with balanced, shuffled labels; the same seed gives identical arrays.
 
@@ -330,6 +335,8 @@ def generate_synthetic_faces(
     0 gives clean prototypes, the default 1 is learnable but not trivial, 2 is much harder.
     ``labels`` (length ``n``) picks the expressions instead. Every random draw is made whatever the
     labels are, so the same seed with other labels gives the same faces with other expressions.
+    ``with_masks=False`` skips the part masks (a third of the drawing; training needs none): the
+    faces are the same.
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
@@ -344,9 +351,11 @@ def generate_synthetic_faces(
         if labels.shape != (n,) or (n and (labels.min() < 0 or labels.max() >= NUM_CLASSES)):
             raise ValueError(f"labels must be {n} class indices in 0..{NUM_CLASSES - 1}")
     images = np.empty((n, IMAGE_SIZE, IMAGE_SIZE), np.uint8)
-    masks = np.empty((n, len(PART_NAMES), IMAGE_SIZE, IMAGE_SIZE), bool)
+    masks = np.empty((n, len(PART_NAMES), IMAGE_SIZE, IMAGE_SIZE), bool) if with_masks else None
     for i, label in enumerate(labels):
         face = _sample_face(int(label), rng, difficulty)
         noise = rng.standard_normal((IMAGE_SIZE, IMAGE_SIZE), dtype=np.float32)
-        images[i], masks[i] = _render(face, noise)
+        images[i], face_masks = _render(face, noise, with_masks)
+        if masks is not None:
+            masks[i] = face_masks
     return SyntheticFaces(images=images, labels=labels, part_masks=masks)
