@@ -128,11 +128,14 @@ def run(sizes: Sizes, context: dict[str, Any]) -> dict[str, Any]:
         ("fps", "frames/s", "{:.1f}"), ("tracks", "tracks opened", "{}"),
         ("difference", "probabilities off detecting every frame, points", "{:.2f}"),
     ]
-    notes = [
+    notes = [(
         f"{count} frames of 640x480 a row; frames/s = frames / total time (the video rows: the whole clip "
         "through analyze_video, decoding included, so their median and p90 are that mean). One track a face "
-        f"means the faces were followed without a break; the last column is the mean total variation distance (half the summed absolute differences, in points of probability) between each face's smoothed probabilities and those of the same path's run that detects on every frame. Target: {TARGET_FPS} frames/s.",
-    ]
+        "means the faces were followed without a break; the last column is the mean total variation distance "
+        "(half the summed absolute differences, in points of probability) between each face's smoothed "
+        "probabilities and those of the same path's run that detects on every frame. "
+        f"Target: {TARGET_FPS} frames/s."
+    )]
     summary = {f"{row['path']}, {row['faces']} face(s), detect every {row['detect_every']}": round(row["fps"], 1)
                for row in rows}
     return figure("12. Video and the live webcam at 640x480: frames a second", columns, rows, summary, notes)
