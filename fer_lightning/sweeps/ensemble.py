@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from fer_lightning.errors import CheckpointError, ConfigError, FerError
-from fer_lightning.files import atomic_write, check_output
+from fer_lightning.files import atomic_write, check_output, write_error
 from fer_lightning.inference.scoring import (
     LabelledImages,
     accuracy,
@@ -251,6 +251,10 @@ def build_ensemble(sweep_dir: str | Path, top_k: int = 5, greedy: bool = False, 
     skipped: list[dict[str, str]] = []
     ranked, data_config = shared_data(ranked, skipped)
     check_outputs(artifact_path, summary_path, runs, data_config, overwrite)
+    try:  # before the members are scored: a folder that cannot be made costs nothing yet
+        artifact_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise write_error(artifact_path.parent, error) from None
     data = {name: split for name, split in load_splits(data_config, ("val", "test")).items()
             if split.labels is not None}
     if "val" not in data:
