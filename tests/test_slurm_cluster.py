@@ -231,6 +231,37 @@ def test_a_requeued_job_resumes_from_its_last_checkpoint(slurm, tmp_path):
     assert_queue_empties(slurm)
 
 
+def test_a_suspended_job_is_not_taken_for_an_ended_one(slurm, tmp_path, monkeypatch):
+    """submitit waits only on the states it knows; a suspended job (scontrol suspend, or a cluster that
+    preempts by suspending) was read as ended, and its sweep failed while it still ran."""
+    from fer_lightning.runs.slurm_accounting import squeue_fallback_watcher
+
+    for key, value in slurm.items():  # the watcher asks the test's cluster
+        monkeypatch.setenv(key, value)
+    submitted = subprocess.run(["sbatch", "--parsable", "--partition=debug", "--cpus-per-task=1", "--mem=100M",
+                                f"--output={tmp_path / 'sleep.out'}", "--wrap", "sleep 300"],
+                               env=slurm, capture_output=True, text=True)
+    assert submitted.returncode == 0, submitted.stderr
+    job = submitted.stdout.strip().split(";")[0]
+    try:
+        wait_for(lambda: f"{job} RUNNING" in queue(slurm), 60, "running job")
+        subprocess.run(["scontrol", "suspend", job], env=slurm, check=True, capture_output=True)
+        wait_for(lambda: f"{job} SUSPENDED" in queue(slurm), 30, "suspended job")
+        watcher = squeue_fallback_watcher(delay_s=1)
+        watcher.register_job(job)
+        watcher.update()
+        assert watcher.get_state(job, mode="cache") == "SUSPENDED"
+        assert not watcher.is_done(job, mode="cache")
+        subprocess.run(["scontrol", "resume", job], env=slurm, check=True, capture_output=True)
+        subprocess.run(["scancel", job], env=slurm, check=True, capture_output=True)
+        wait_for(lambda: not any(line.startswith(f"{job} ") for line in queue(slurm)), 30, "cancelled job")
+        watcher.update()
+        assert watcher.get_state(job, mode="cache") == "CANCELLED" and watcher.is_done(job, mode="cache")
+    finally:
+        subprocess.run(["scancel", job], env=slurm, capture_output=True)
+    assert_queue_empties(slurm)
+
+
 def test_a_job_past_its_time_limit_is_resubmitted_and_completes(slurm, tmp_path):
     # One minute of job time. SLURM checks time limits every 30 s and sends submitit's USR2 once less than
     # signal_delay_s + 30 s are left: 20-50 s into each start here, while training takes over a minute

@@ -25,14 +25,25 @@ log = logging.getLogger(__name__)
 ACCOUNTING_OFF = "accounting storage is disabled"  # sacct's words when there is no accounting
 SQUEUE_FORMAT = "%i|%T|%N"  # the fields submitit reads from sacct: JobID, State, NodeList
 SLURM_LAUNCHERS = ("SlurmLauncher",)
+# States of a job that has not ended and that submitit would take for an end (it waits only on
+# PENDING, RUNNING, REQUEUED, COMPLETING and a few more): a suspended job (scontrol suspend, or a
+# cluster that preempts by suspending) was reported as ended without a result while it went on.
+NOT_ENDED = frozenset({"SUSPENDED", "STOPPED", "CONFIGURING", "RESIZING", "SIGNALING", "STAGE_OUT",
+                       "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD"})
 
 
 def squeue_fallback_watcher(delay_s: int):
-    """A submitit watcher that asks sacct while accounting answers and squeue once it does not."""
+    """A submitit watcher that asks sacct while accounting answers and squeue once it does not, and
+    waits on a suspended job as on a running one."""
     from submitit.slurm.slurm import SlurmInfoWatcher
 
     class SqueueWithoutAccounting(SlurmInfoWatcher):
         accounting = True
+
+        def is_done(self, job_id: str, mode: str = "standard") -> bool:
+            if self.get_state(job_id, mode=mode).upper() in NOT_ENDED:
+                return False
+            return super().is_done(job_id, mode="cache")
 
         def _make_command(self) -> list[str] | None:
             command = super()._make_command()
