@@ -89,11 +89,11 @@ class YuNetDetector:
             self.detector = cv2.FaceDetectorYN.create(str(path), "", (320, 320), SCORE_THRESHOLD, NMS_THRESHOLD)
             self.second = cv2.FaceDetectorYN.create(str(path), "", (SECOND_LOOK_PIXELS,) * 2, SCORE_THRESHOLD,
                                                     NMS_THRESHOLD)
+            self.follower = cv2.FaceDetectorYN.create(str(path), "", (FOLLOW_LOOK_PIXELS,) * 2, SCORE_THRESHOLD,
+                                                      NMS_THRESHOLD)
         except cv2.error:
             raise FerError(f"face_detector=yunet: OpenCV cannot read the model {path}") from None
         self.min_size = min_size
-        self.model, self.sha256 = path, sha256
-        self.follower = None
 
     def detect(self, gray: np.ndarray,
                second_look: bool = False) -> list[tuple[tuple[int, int, int, int], np.ndarray, float]]:
@@ -128,9 +128,6 @@ class YuNetDetector:
                landmarks: np.ndarray) -> tuple[tuple[int, int, int, int], np.ndarray, float] | None:
         """(box, landmarks, score) of the face near ``landmarks`` (where it was a frame ago) in a new
         frame, from one small look around them; None when no face of min_size is there."""
-        if self.follower is None:  # built on first use: photos never need it
-            self.follower = cv2.FaceDetectorYN.create(str(checked_model(self.model, self.sha256)), "",
-                                                      (FOLLOW_LOOK_PIXELS,) * 2, SCORE_THRESHOLD, NMS_THRESHOLD)
         found = self._look(gray, landmarks, self.follower, FOLLOW_LOOK_PIXELS)
         if found is None:
             return None
