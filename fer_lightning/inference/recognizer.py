@@ -20,6 +20,7 @@ import numpy as np
 
 from fer_lightning.config.checks import check_backend, check_face_settings, check_positive_int, check_threads
 from fer_lightning.errors import ConfigError
+from fer_lightning.inference.following import DEFAULT_DETECT_EVERY
 from fer_lightning.inference.images import as_bgr_or_gray, as_gray_uint8
 
 if TYPE_CHECKING:
@@ -229,7 +230,8 @@ class Recognizer:
         return [FaceExplanation(face, attribution, method) for face, attribution in zip(faces, maps)]
 
     def analyze_video(self, path: str | Path, every_n_frames: int = 1, annotated: str | Path | None = None,
-                      track_smoothing: float = 0.5, detect_every: int = 5) -> list[FrameFaces]:
+                      track_smoothing: float = 0.5,
+                      detect_every: int = DEFAULT_DETECT_EVERY) -> list[FrameFaces]:
         """The faces of every n-th frame of a video file, with each frame's time in seconds. Each face
         keeps a ``track`` number across frames, its probabilities smoothed over the track
         (``track_smoothing``: the weight of the past, 0 for none). Faces are detected on every
