@@ -23,6 +23,7 @@ from fer_lightning.config.checks import check_predict_config
 from fer_lightning.config.choices import DETECT_FACES
 from fer_lightning.errors import ConfigError, DataFormatError
 from fer_lightning.files import atomic_write, check_output, same_file, write_bytes, write_text
+from fer_lightning.inference.following import DEFAULT_DETECT_EVERY
 from fer_lightning.inference.video import (
     VIDEO_COLUMNS,
     TrackSummary,
@@ -255,7 +256,8 @@ def predict(cfg: DictConfig) -> Prediction:
     elif is_video(source):
         annotated = annotation_folder(cfg, output) / f"{source.stem}.mp4" if cfg.annotate else None
         frames = analyze_video(recognizer, source, int(cfg.every_n_frames), annotated,
-                               float(cfg.get("track_smoothing", 0.5)), int(cfg.get("detect_every", 1)))
+                               float(cfg.get("track_smoothing", 0.5)),
+                               int(cfg.get("detect_every", DEFAULT_DETECT_EVERY)))
         write_video_table(frames, recognizer.class_names, output)
         tracks = summarize_tracks(frames, recognizer.class_names)
         write_track_table(tracks, recognizer.class_names, track_table_path(output))
