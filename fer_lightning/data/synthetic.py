@@ -236,8 +236,9 @@ def _render(face: _Face, noise: np.ndarray, with_masks: bool = True) -> tuple[np
 
     # Each part again, alone and a little thicker, on its own channel: one warp poses all four.
     # (The warp and the resize work channel by channel: the face is the same without them.)
-    parts = [np.zeros((_CANVAS, _CANVAS), np.uint8) for _ in PART_NAMES] if with_masks else []
+    parts = []
     if with_masks:
+        parts = [np.zeros((_CANVAS, _CANVAS), np.uint8) for _ in PART_NAMES]
         _draw_mouth(parts[0], face, 255.0, 255.0, grow=0.5)
         _draw_eyes(parts[1], face, 255.0, 255.0, grow=0.5)
         _draw_brows(parts[2], face, 255.0, grow=0.5)
