@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import torch
@@ -67,15 +68,24 @@ def test_finished_run_is_skipped_and_retrain_archives_it(train_config, tmp_path)
 def test_unfinished_run_resumes_from_last_checkpoint(train_config, tmp_path):
     train(train_config("trainer.max_epochs=1"))
     run = tmp_path / "run"
-    # As if the process had been killed after epoch 1 of 2: status still "running".
+    # As if the process had been killed after epoch 1 of 2: status still "running", no time recorded,
+    # and (to tell the two stretches apart) an hour of fitting behind it kept in last.ckpt.
     data = json.loads((run / "metrics.json").read_text())
     data["status"] = "running"
+    first_stretch = data.pop("train_seconds")
     (run / "metrics.json").write_text(json.dumps(data))
+    last = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert 0 < last["callbacks"]["FitSummary"]["train_seconds"] <= first_stretch
+    last["callbacks"]["FitSummary"]["train_seconds"] = 3600.0
+    torch.save(last, run / "checkpoints" / "last.ckpt")
 
+    started = time.perf_counter()
     train(train_config("trainer.max_epochs=2"))
+    second_stretch = time.perf_counter() - started
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["status"] == "completed"
     assert metrics["epochs_completed"] == 2
+    assert 3600 < metrics["train_seconds"] < 3600 + second_stretch  # both stretches, counted once
     log = (run / "checkpoints" / "last.ckpt")
     assert torch.load(log, weights_only=True)["epoch"] == 1
 

@@ -1,14 +1,19 @@
-"""What a finished fit reports (best validation accuracy, its epoch, epochs trained), from any strategy.
+"""What a finished fit reports (best validation accuracy, its epoch, epochs trained, training time),
+from any strategy.
 
 With a spawning strategy (trainer=ddp_cpu: ``ddp_spawn``) the fit runs in child processes, and
 Lightning brings back to the launching process only the weights, the trainer's state and
 ``trainer.callback_metrics``; the model's own attributes and the epoch counter stay in the children.
 ``FitSummary`` copies them into ``callback_metrics`` at the end of the fit, so they travel back too.
+It also keeps the seconds spent fitting in every checkpoint, so a run killed and resumed from
+last.ckpt reports the time of all its epochs, not only of its last stretch.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -21,6 +26,7 @@ class FitResult:
     best_val_acc: float
     best_epoch: int | None
     epochs_completed: int
+    train_seconds: float | None = None
 
 
 def completed_epochs(trainer: pl.Trainer) -> int:
@@ -37,12 +43,31 @@ def completed_epochs(trainer: pl.Trainer) -> int:
 class FitSummary(pl.Callback):
     """Puts the fit's results into ``trainer.callback_metrics`` (what spawned processes hand back)."""
 
+    def __init__(self) -> None:
+        self._earlier_seconds = 0.0  # fitting time of the run's earlier processes, from the checkpoint resumed
+        self._started: float | None = None
+
+    def train_seconds(self) -> float:
+        now = time.perf_counter()
+        return self._earlier_seconds + (now - self._started if self._started is not None else 0.0)
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._started = time.perf_counter()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"train_seconds": self.train_seconds()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        seconds = state_dict.get("train_seconds")
+        self._earlier_seconds = float(seconds) if isinstance(seconds, (int, float)) and seconds >= 0 else 0.0
+
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         best_epoch = getattr(pl_module, "best_epoch", None)
         trainer.callback_metrics.update({
             f"{PREFIX}best_val_acc": torch.tensor(float(getattr(pl_module, "best_val_acc", 0.0)), dtype=torch.float64),
             f"{PREFIX}best_epoch": torch.tensor(-1 if best_epoch is None else int(best_epoch)),
             f"{PREFIX}epochs_completed": torch.tensor(completed_epochs(trainer)),
+            f"{PREFIX}train_seconds": torch.tensor(self.train_seconds(), dtype=torch.float64),
         })
 
 
@@ -56,4 +81,5 @@ def fit_result(trainer: pl.Trainer, model: pl.LightningModule) -> FitResult:
         best_val_acc=float(metrics[f"{PREFIX}best_val_acc"]),
         best_epoch=None if best_epoch < 0 else best_epoch,
         epochs_completed=int(metrics[f"{PREFIX}epochs_completed"]),
+        train_seconds=float(metrics[f"{PREFIX}train_seconds"]) if f"{PREFIX}train_seconds" in metrics else None,
     )

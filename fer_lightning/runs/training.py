@@ -130,12 +130,12 @@ def fit_and_test(cfg: DictConfig, run: RunDirectory) -> tuple[dict[str, Any], li
 
         check_resume_fits(resume, model)
         log.info("resuming from %s", resume)
-    previous_seconds = float(run.read_metrics().get("train_seconds") or 0.0) if resume else 0.0
     started = time.perf_counter()
     trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume) if resume else None,
                 weights_only=True)
-    train_seconds = previous_seconds + time.perf_counter() - started
     fitted = fit_result(trainer, model)  # also right when the fit ran in spawned processes
+    # FitSummary's count includes the earlier processes of a resumed run (kept in last.ckpt).
+    train_seconds = fitted.train_seconds if fitted.train_seconds is not None else time.perf_counter() - started
 
     checkpoint = trainer.checkpoint_callback
     best_path = checkpoint.best_model_path if checkpoint is not None else ""
