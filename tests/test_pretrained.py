@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 from fer_lightning.checkpoints import shipped as pretrained
 from fer_lightning.checkpoints.model_file import load_initial_weights
 from fer_lightning.checkpoints.predictor import load_predictor
+from fer_lightning.cli.publish import MAX_BYTES
 from fer_lightning.cli.publish import main as publish_main
 from fer_lightning.cli.train import train_command
 from fer_lightning.data.synthetic import generate_synthetic_faces
@@ -155,7 +156,7 @@ def test_the_shipped_model_verifies_and_loads():
     registry = pretrained.read_registry(SHIPPED)
     for name, entry in registry["models"].items():
         path = pretrained.pretrained_file(f"pretrained:{name}", directory=SHIPPED)
-        assert path.stat().st_size <= 10 * 2**20
+        assert path.stat().st_size <= MAX_BYTES
         predictor = load_predictor(path)
         faces = generate_synthetic_faces(4, seed=0).images
         probabilities = predict_probabilities(predictor.module, faces)
