@@ -72,25 +72,47 @@ def main() -> None:
 
 
 def draw(rows: list[dict], path: Path) -> None:
+    import math
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullLocator
 
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=120)
     markers = {"shipped": "o", "member": "s", "ensemble": "*"}
     colors = {"shipped": "C0", "member": "C1", "ensemble": "C3"}
-    for row in rows:
+    # Members are labelled on the left, the rest on the right; a label near one on its side moves down.
+    labelled: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    for row in sorted(rows, key=lambda r: -r["public_test"]):
         filled = row["backend"] == "torch fp32"  # hollow: the same model's int8 graph
         color = colors[row["kind"]]
-        axes.scatter(row["ms_per_face"], row["public_test"] * 100, marker=markers[row["kind"]], s=70,
-                     facecolors=color if filled else "none", edgecolors=color)
-        axes.annotate(f"{row['model']}" + ("" if filled else " (int8)"), (row["ms_per_face"], row["public_test"] * 100),
-                      fontsize=7, xytext=(4, 3), textcoords="offset points")
+        x, y = row["ms_per_face"], row["public_test"] * 100
+        axes.scatter(x, y, marker=markers[row["kind"]], s=70, facecolors=color if filled else "none", edgecolors=color)
+        left = row["kind"] == "member"
+        crowd = sum(abs(math.log10(x / lx)) < 0.1 and abs(y - ly) < 0.25 for lx, ly in labelled[left])
+        labelled[left].append((x, y))
+        name = row["model"].removeprefix("ensemble_member=") + ("" if filled else " (int8)")
+        if not filled:  # below its point: the graphs sit left of the members' labels
+            axes.annotate(name, (x, y), fontsize=7, xytext=(-6, -13), textcoords="offset points", ha="left")
+            continue
+        axes.annotate(name, (x, y), fontsize=7, xytext=(-6 if left else 6, 2 - 9 * crowd), textcoords="offset points",
+                      ha="right" if left else "left")
     axes.set_xscale("log")
+    axes.xaxis.set_major_locator(FixedLocator([0.25, 0.5, 1, 2, 4, 8]))
+    axes.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+    axes.xaxis.set_minor_locator(NullLocator())
     axes.set_xlabel("ms a face, one at a time, one thread (log scale)")
     axes.set_ylabel("PublicTest accuracy, % (no TTA)")
     axes.set_title(f"Accuracy against cost per face ({cpu_name()})", fontsize=9)
+    axes.legend(handles=[
+        Line2D([], [], marker=markers[kind], color=colors[kind], linestyle="", label=label)
+        for kind, label in (("shipped", "shipped model"), ("ensemble", "shipped ensemble"),
+                            ("member", "ensemble sweep member"))
+    ] + [Line2D([], [], marker="o", markerfacecolor="none", color="C0", linestyle="",
+                label="ONNX Runtime int8 graph")], fontsize=7, loc="lower left")
     axes.grid(alpha=0.3)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 ONNX Runtime, calibrated on 1,024 FER2013 Training faces, and shipped only where PublicTest accuracy
 drops by at most 0.3 point against the fp32 graph with the same test-time augmentation.
 
-    python -m benchmarks.quantize_shipped --data ../shared/datasets/fer2013/fer2013.csv.gz [--write]
+    python -m benchmarks.quantize_shipped --data ../shared/datasets/fer2013/fer2013.csv.gz [--write] [--model NAME ...]
 
 Without --write it only measures; with it, the kept graphs go to fer_lightning/pretrained/ and
 models.json (``onnx_int8``), and a graph no longer kept is removed from both.
@@ -36,14 +36,20 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="FER2013: Kaggle's fer2013.csv(.gz)")
     parser.add_argument("--write", action="store_true", help="ship the graphs that keep the accuracy")
     parser.add_argument("--seed", type=int, default=0, help="which Training faces calibrate")
+    parser.add_argument("--model", action="append", metavar="NAME",
+                        help="only this shipped model (repeatable; default: every one)")
     args = parser.parse_args()
+    names = sorted(read_registry()["models"])
+    unknown = sorted(set(args.model or ()) - set(names))
+    if unknown:
+        parser.error(f"--model {unknown[0]}: no shipped model of that name (shipped: {', '.join(names)})")
     splits = read_dataset(args.data)
     train, public = splits["train"], splits["val"]  # Kaggle's Training and PublicTest rows
     rng = np.random.default_rng(args.seed)
     calibration = train.images[rng.choice(len(train.images), CALIBRATION_FACES, replace=False)]
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
-        for name in sorted(read_registry()["models"]):
+        for name in args.model or names:
             for tta in ("none", "flip"):
                 fp32 = cached_graph(f"pretrained:{name}", tta)
                 int8 = Path(scratch) / f"{name}-{tta}.onnx"
