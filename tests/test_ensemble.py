@@ -17,11 +17,12 @@ import torch
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
-from fer_lightning.checkpoints.ensemble_file import SoftmaxAverage
-from fer_lightning.checkpoints.model_file import load_classifier
+from fer_lightning.checkpoints.ensemble_file import SoftmaxAverage, member_checkpoints
+from fer_lightning.checkpoints.model_file import load_classifier, network_from_checkpoint
 from fer_lightning.checkpoints.predictor import load_predictor
 from fer_lightning.errors import FerError
-from fer_lightning.inference.scoring import load_split
+from fer_lightning.data.synthetic import generate_synthetic_faces
+from fer_lightning.inference.scoring import load_split, predict_probabilities
 from fer_lightning.models.classifier import ExpressionClassifier
 from fer_lightning.runs.saved_run import run_data_config
 from fer_lightning.sweeps.ensemble import build_ensemble, greedy_selection
@@ -294,3 +295,22 @@ def test_an_ensemble_batch_of_no_images_is_refused(tmp_path):
     sweep = fake_sweep(tmp_path, val_accs=[0.5])
     with pytest.raises(FerError, match="--batch-size 0: at least 1"):
         build_ensemble(sweep, batch_size=0)
+
+
+def test_members_stored_contiguous_compute_channels_last_with_the_same_answers(tmp_path):
+    # An ensemble file may hold its members' weights in either layout; oneDNN's CPU convolutions are
+    # much faster on channels-last weights, so loading puts every member in that layout.
+    sweep = fake_sweep(tmp_path, val_accs=[0.6, 0.5])
+    build_ensemble(sweep, top_k=2)
+    raw = torch.load(sweep / "ensemble.ckpt", weights_only=True)
+    for member in raw["members"]:
+        member["state_dict"] = {k: v.contiguous() for k, v in member["state_dict"].items()}
+    torch.save(raw, tmp_path / "contiguous.ckpt")
+
+    predictor = load_predictor(tmp_path / "contiguous.ckpt")
+    convolutions = [p for p in predictor.module.parameters() if p.dim() == 4]
+    assert convolutions and all(p.is_contiguous(memory_format=torch.channels_last) for p in convolutions)
+    faces = generate_synthetic_faces(8, seed=3).images
+    reference = SoftmaxAverage([network_from_checkpoint(m) for m in member_checkpoints(raw, source="raw")]).eval()
+    assert np.allclose(predict_probabilities(predictor.module, faces), predict_probabilities(reference, faces),
+                       atol=1e-5)
