@@ -20,8 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 from fer_lightning.checkpoints.ensemble_file import SoftmaxAverage, member_checkpoints
 from fer_lightning.checkpoints.model_file import load_classifier, network_from_checkpoint
 from fer_lightning.checkpoints.predictor import load_predictor
-from fer_lightning.errors import FerError
 from fer_lightning.data.synthetic import generate_synthetic_faces
+from fer_lightning.errors import FerError
 from fer_lightning.inference.scoring import load_split, predict_probabilities
 from fer_lightning.models.classifier import ExpressionClassifier
 from fer_lightning.runs.saved_run import run_data_config
