@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 import torch
 
+from fer_lightning.checkpoints.shipped import read_registry
 from fer_lightning.errors import CheckpointError, DataFormatError
 from fer_lightning.web.analysis import analyze_photo
 from fer_lightning.web.models import ModelCatalog, Recognizers, UnknownModel
@@ -68,8 +69,10 @@ def test_the_page_offers_shipped_models_and_files_under_the_named_folders_only(m
     catalog = ModelCatalog.build("pretrained", [models_folder])
     served = str(models_folder / "run" / "checkpoints" / "best.ckpt")
     assert catalog.default == "pretrained:fer2013-narrow-cnn" and catalog.labels[0] == catalog.default
-    assert "pretrained:fer2013-report-cnn" in catalog.labels and served in catalog.labels
-    assert len(catalog.labels) == 3  # the text file and the link out of the folder are not models here
+    shipped = [f"pretrained:{name}" for name in read_registry()["models"]]
+    assert "pretrained:fer2013-report-cnn" in shipped and served in catalog.labels
+    # Every shipped model and the one checkpoint: the text file and the link out of the folder are not models.
+    assert sorted(catalog.labels) == sorted([*shipped, served])
     assert catalog.source(served) == str(Path(served).resolve())
 
 
