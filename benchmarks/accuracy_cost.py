@@ -91,15 +91,14 @@ def draw(rows: list[dict], path: Path) -> None:
         color = colors[row["kind"]]
         x, y = row["ms_per_face"], row["public_test"] * 100
         axes.scatter(x, y, marker=markers[row["kind"]], s=70, facecolors=color if filled else "none", edgecolors=color)
+        if not filled:  # below its point: the int8 graphs sit left of the members' labels
+            axes.annotate(f"{row['model']} (int8)", (x, y), fontsize=7, xytext=(-6, -13), textcoords="offset points")
+            continue
         left = row["kind"] == "member"
         crowd = sum(abs(math.log10(x / lx)) < 0.1 and abs(y - ly) < 0.25 for lx, ly in labelled[left])
         labelled[left].append((x, y))
-        name = row["model"].removeprefix("ensemble_member=") + ("" if filled else " (int8)")
-        if not filled:  # below its point: the graphs sit left of the members' labels
-            axes.annotate(name, (x, y), fontsize=7, xytext=(-6, -13), textcoords="offset points", ha="left")
-            continue
-        axes.annotate(name, (x, y), fontsize=7, xytext=(-6 if left else 6, 2 - 9 * crowd), textcoords="offset points",
-                      ha="right" if left else "left")
+        axes.annotate(row["model"].removeprefix("ensemble_member="), (x, y), fontsize=7,
+                      xytext=(-6 if left else 6, 2 - 9 * crowd), textcoords="offset points", ha="right" if left else "left")
     axes.set_xscale("log")
     axes.xaxis.set_major_locator(FixedLocator([0.25, 0.5, 1, 2, 4, 8]))
     axes.xaxis.set_major_formatter(FormatStrFormatter("%g"))
